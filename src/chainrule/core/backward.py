@@ -1,0 +1,183 @@
+"""Reverse mode: the backward pass over the graph.
+
+For a scalar output the adjoint of a node is the sum, over the nodes that used
+it, of their adjoint times the local derivative:  v̄_i = Σ_j v̄_j ∂v_j/∂v_i.
+Nodes are numbered as they are created, so visiting them from the highest
+number down is a reverse topological order: no recursion, each node once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from chainrule.core.trace import (
+    STATE, TAPE_TRACE, check_finite, dtype_of, shape_of,
+)
+from chainrule.core.tensor import Node, Tensor
+from chainrule.ops._primitive import MISSING
+
+
+def backprop(roots: Iterable[tuple[Tensor, Any]], level: int, keep_tensors: bool,
+             retain: bool) -> dict[int, tuple[Tensor, Any]]:
+    """Propagate the seeds of ``roots`` back to the leaves of ``level``.
+
+    Returns ``{id(leaf): (leaf, gradient)}``. With ``keep_tensors`` the rules
+    run on the level's own tensors (so the backward pass is itself recorded:
+    ``create_graph``); otherwise on the values one level down.
+    """
+    leaf_grads: dict[int, tuple[Tensor, Any]] = {}
+    starts = []
+    for root, seed in roots:
+        if root._node is None:
+            _accumulate_leaf(leaf_grads, root, seed)
+        else:
+            node = root._node
+            node.grad = seed if node.grad is None else node.grad + seed
+            starts.append(node)
+    for node in _reverse_order(starts, level):
+        g, node.grad = node.grad, None
+        if g is None:
+            continue
+        _check_versions(node)
+        _backprop_node(node, g, level, keep_tensors, leaf_grads)
+        if not retain:
+            node.args = node.out = None  # free what the pass no longer needs
+    return leaf_grads
+
+
+def _reverse_order(starts: list[Node], level: int) -> list[Node]:
+    """Every node reachable from ``starts`` on ``level``, newest first."""
+    seen = set()
+    stack = list(starts)
+    nodes = []
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        if node.args is None:
+            raise RuntimeError(
+                f"backward: trying to go back through the graph a second time, but the "
+                f"values saved by '{node.prim.name}' were freed after the first backward "
+                f"pass; call backward(retain_graph=True) the first time if you need to "
+                f"go back through it again")
+        seen.add(node)
+        nodes.append(node)
+        for x in node.args:
+            if x.__class__ is Tensor and x._level == level and x._node is not None:
+                stack.append(x._node)
+    nodes.sort(key=_seq, reverse=True)
+    return nodes
+
+
+def _seq(node: Node) -> int:
+    return node.seq
+
+
+def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
+                   leaf_grads: dict) -> None:
+    prim, args, params = node.prim, node.args, node.params
+    if keep_tensors:
+        inner, ans = args, Tensor(node.out, TAPE_TRACE, node, True)
+    else:
+        inner = tuple(x._value if x.__class__ is Tensor and x._level == level else x
+                      for x in args)
+        ans = node.out
+    for i, x in enumerate(args):
+        if x.__class__ is not Tensor or x._level != level or not x.requires_grad:
+            continue
+        rule = prim.vjp_rule(i)
+        if rule is None:
+            continue
+        if rule is MISSING:
+            raise NotImplementedError(
+                f"{prim.name}: no reverse-mode (VJP) rule for argument {i}; declare one "
+                f"with cr.defvjp or use forward mode (cr.jvp, cr.jacfwd)")
+        gx = fit_to(rule(g, ans, *inner, **params), x.shape, x.dtype)
+        if STATE.anomaly:
+            check_finite(gx, f"the backward rule of '{prim.name}'", _site(node))
+        if x._node is not None:
+            x._node.grad = gx if x._node.grad is None else x._node.grad + gx
+        else:
+            _accumulate_leaf(leaf_grads, x, gx)
+
+
+def _accumulate_leaf(leaf_grads: dict, leaf: Tensor, g: Any) -> None:
+    key = id(leaf)
+    if key in leaf_grads:
+        leaf_grads[key] = (leaf, leaf_grads[key][1] + g)
+    else:
+        leaf_grads[key] = (leaf, g)
+
+
+def _check_versions(node: Node) -> None:
+    for x, version in node.versions or ():
+        if x._version != version:
+            raise RuntimeError(
+                f"backward: an input of '{node.prim.name}' (shape {x.shape}) was changed in "
+                f"place after it was used (version {version} -> {x._version}), so the "
+                f"gradient would be wrong; compute the graph again after the change, or "
+                f"change a copy")
+
+
+def _site(node: Node) -> str:
+    site = node.site
+    return "" if site is None else f" (the op was created at {site.filename}:{site.lineno})"
+
+
+def fit_to(g: Any, shape: tuple, dtype: Any, broadcast: bool = False) -> Any:
+    """Bring a gradient (or, with ``broadcast``, a tangent) to ``shape`` and ``dtype``.
+
+    Broadcasting in the forward pass is a sum in the backward pass: this is the
+    one place it is undone.
+    """
+    if shape_of(g) != shape:
+        g = broadcast_to(g, shape=shape) if broadcast else sum_to(g, shape=shape)
+    if dtype_of(g) != dtype and dtype.kind in "fc":
+        g = astype(g, dtype=dtype)
+    return g
+
+
+def tape_backward(t: Tensor, gradient: Any, retain_graph: bool | None,
+                  create_graph: bool) -> None:
+    """``Tensor.backward``: accumulate into ``.grad`` of the imperative leaves."""
+    import numpy
+
+    if t._level > 0:
+        raise RuntimeError("backward() was called on a value traced by a transformation; "
+                           "inside cr.grad/cr.jvp use their results instead")
+    if not t.requires_grad:
+        raise RuntimeError("backward: this tensor does not require grad: it was not computed "
+                           "from any tensor made with requires_grad=True (or it was computed "
+                           "under cr.no_grad())")
+    if gradient is None:
+        if t.size != 1:
+            raise RuntimeError(f"backward: the tensor has shape {t.shape}, not a scalar; pass "
+                               f"gradient= (an array of that shape) to say which combination "
+                               f"of its entries to differentiate")
+        seed = numpy.ones(t.shape, dtype=t.dtype)
+    else:
+        seed = gradient._value if isinstance(gradient, Tensor) and not create_graph else gradient
+        if not isinstance(seed, Tensor):
+            seed = numpy.array(seed, dtype=t.dtype)
+        if tuple(seed.shape) != t.shape:
+            raise ValueError(f"backward: gradient has shape {tuple(seed.shape)} but the tensor "
+                             f"has shape {t.shape}")
+    if create_graph and not isinstance(seed, Tensor):
+        seed = Tensor(seed)
+    retain = create_graph if retain_graph is None else retain_graph
+    enabled = STATE.grad_enabled
+    STATE.grad_enabled = create_graph  # only a create_graph pass records itself
+    try:
+        grads = backprop([(t, seed)], 0, keep_tensors=create_graph, retain=retain)
+    finally:
+        STATE.grad_enabled = enabled
+    for leaf, g in grads.values():
+        if not leaf.requires_grad:
+            continue
+        if not isinstance(g, Tensor):
+            g = Tensor(g)
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+
+from chainrule.ops.elementwise import astype  # noqa: E402
+from chainrule.ops.shape import broadcast_to, sum_to  # noqa: E402

@@ -1,0 +1,342 @@
+"""The Tensor: a value plus its autodiff state, and the graph node that made it.
+
+One class serves the imperative tape (level 0: ``cr.tensor(..., requires_grad=True)``,
+``backward()``, ``.grad``) and every functional transformation (a tracer at
+a higher level). A tensor's ``_value`` is the value one level down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as _np  # only for conversions at the edge (__array__, repr, tensor())
+
+from chainrule.core.trace import STATE, TAPE_TRACE, Trace, _sequence, user_frame
+
+
+class Node:
+    """How a tensor was computed: the primitive, its inputs and its output value.
+
+    ``args`` keeps the inputs as given (tensors are the parents in the graph);
+    ``out`` is the output one level down. Both are dropped once the reverse
+    pass is past the node, unless the graph is retained.
+    """
+
+    __slots__ = ("prim", "args", "params", "out", "seq", "versions", "grad", "site")
+
+    def __init__(self, prim: Any, args: tuple, params: dict, out: Any) -> None:
+        self.prim = prim
+        self.args = args
+        self.params = params
+        self.out = out
+        self.seq = next(_sequence)
+        self.grad = None
+        versions = None
+        for x in args:
+            if x.__class__ is Tensor and x._node is None:
+                versions = versions or []
+                versions.append((x, x._version))
+        self.versions = versions
+        self.site = user_frame() if STATE.anomaly else None
+
+    def __repr__(self) -> str:
+        return f"<node {self.prim.name} #{self.seq}>"
+
+
+class Tensor:
+    """An array that remembers how it was computed.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("_value", "_trace", "_level", "_node", "_tangent",
+                 "requires_grad", "grad", "_version", "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
+    __array_priority__ = 1000
+
+    def __init__(self, value: Any, trace: Trace = TAPE_TRACE, node: Node | None = None,
+                 requires_grad: bool = False, tangent: Any = None) -> None:
+        self._value = value
+        self._trace = trace
+        self._level = trace.level
+        self._node = node
+        self._tangent = tangent
+        self.requires_grad = requires_grad
+        self.grad = None
+        self._version = 0
+
+    # --- what it is -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return tuple(getattr(self._value, "shape", ()))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(_np.prod(self.shape, dtype=_np.int64))
+
+    @property
+    def dtype(self) -> Any:
+        return _np.result_type(self._value) if not hasattr(self._value, "dtype") else self._value.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def T(self) -> Tensor:
+        return shapes.transpose(self)
+
+    def raw(self) -> Any:
+        """The plain array under every level (no graph, no tracing)."""
+        value = self._value
+        while value.__class__ is Tensor:
+            value = value._value
+        return value
+
+    def numpy(self) -> _np.ndarray:
+        """The value as a NumPy array (shares memory with a level-0 tensor)."""
+        return _np.asarray(self.raw())
+
+    def item(self) -> Any:
+        return self.numpy().item()
+
+    def detach(self) -> Tensor:
+        """The same value, cut from every graph and transformation."""
+        return Tensor(self.raw())
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
+        array = _np.asarray(self.raw(), dtype=dtype)
+        return array.copy() if copy else array
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __bool__(self) -> bool:
+        return bool(self.raw())
+
+    def __float__(self) -> float:
+        return float(self.raw())
+
+    def __int__(self) -> int:
+        return int(self.raw())
+
+    def __index__(self) -> int:
+        return self.raw().__index__()
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        if self._level > 0:
+            return (f"Tensor(<traced by a {self._trace.kind} transformation, level {self._level}>, "
+                    f"shape={self.shape}, dtype={self.dtype})")
+        body = _np.array2string(_np.asarray(self._value), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.dtype not in (_np.float64, _np.int64, _np.bool_):
+            extra += f", dtype={self.dtype}"
+        if self._node is not None:
+            extra += f", grad_fn=<{self._node.prim.name}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # --- reverse mode -------------------------------------------------------------------
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires it.
+
+        ``gradient`` (the seed, shaped like ``self``) is required unless ``self``
+        is a scalar. With ``create_graph=True`` the gradients are themselves
+        differentiable (and the graph is retained).
+        """
+        from chainrule.core.backward import tape_backward
+        tape_backward(self, gradient, retain_graph, create_graph)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if self._node is not None:
+            raise RuntimeError("requires_grad_: only a leaf tensor's flag can be changed; "
+                               "use .detach().requires_grad_() for a new leaf")
+        _check_floating(self, "requires_grad_")
+        self.requires_grad = requires_grad
+        return self
+
+    # --- operators ------------------------------------------------------------------------
+    def __add__(self, other): return elementwise.add(self, other)
+    def __radd__(self, other): return elementwise.add(other, self)
+    def __sub__(self, other): return elementwise.subtract(self, other)
+    def __rsub__(self, other): return elementwise.subtract(other, self)
+    def __mul__(self, other): return elementwise.multiply(self, other)
+    def __rmul__(self, other): return elementwise.multiply(other, self)
+    def __truediv__(self, other): return elementwise.divide(self, other)
+    def __rtruediv__(self, other): return elementwise.divide(other, self)
+    def __pow__(self, other): return elementwise.power(self, other)
+    def __rpow__(self, other): return elementwise.power(other, self)
+    def __matmul__(self, other): return linalg.matmul(self, other)
+    def __rmatmul__(self, other): return linalg.matmul(other, self)
+    def __neg__(self): return elementwise.negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return elementwise.abs(self)
+    def __lt__(self, other): return compare.less(self, other)
+    def __le__(self, other): return compare.less_equal(self, other)
+    def __gt__(self, other): return compare.greater(self, other)
+    def __ge__(self, other): return compare.greater_equal(self, other)
+    def __eq__(self, other): return compare.equal(self, other)  # type: ignore[override]
+    def __ne__(self, other): return compare.not_equal(self, other)  # type: ignore[override]
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return indexing.getitem(self, index=_raw_index(index))
+
+    # --- in place: only where no graph can see it ---------------------------------------
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("item assignment (x[i] = v)")
+        raw = value.raw() if isinstance(value, Tensor) else value
+        self._value[_raw_index(index)] = raw
+        self._version += 1
+
+    def _check_inplace(self, what: str) -> None:
+        if self._level > 0 or self._node is not None:
+            raise RuntimeError(
+                f"{what}: this tensor is part of a computational graph, and changing it in "
+                f"place would make its gradient wrong; use the functional form "
+                f"cr.index_update(x, index, value) (or x = x + y) instead")
+        if self.requires_grad and STATE.grad_enabled:
+            raise RuntimeError(
+                f"{what}: a leaf tensor that requires grad cannot be changed in place while "
+                f"gradients are recorded; wrap the update in `with cr.no_grad():`")
+
+    def _inplace(self, what: str, other: Any, ufunc: Any) -> Tensor:
+        self._check_inplace(what)
+        raw = other.raw() if isinstance(other, Tensor) else other
+        if ufunc is None:
+            self._value[...] = raw
+        else:
+            ufunc(self._value, raw, out=self._value, casting="same_kind")
+        self._version += 1
+        return self
+
+    def add_(self, other: Any) -> Tensor: return self._inplace("add_", other, _np.add)
+    def sub_(self, other: Any) -> Tensor: return self._inplace("sub_", other, _np.subtract)
+    def mul_(self, other: Any) -> Tensor: return self._inplace("mul_", other, _np.multiply)
+    def div_(self, other: Any) -> Tensor: return self._inplace("div_", other, _np.divide)
+    def copy_(self, other: Any) -> Tensor: return self._inplace("copy_", other, None)
+    def fill_(self, value: Any) -> Tensor: return self._inplace("fill_", value, None)
+    def zero_(self) -> Tensor: return self._inplace("zero_", 0, None)
+
+    def _augmented(self, other: Any, what: str, ufunc: Any, op: Any) -> Tensor:
+        # NumPy semantics (in place) for a plain tensor; a tensor in a graph or a
+        # traced value is rebound to the new result instead, as `x = x + y` would be.
+        if self._level > 0 or self._node is not None:
+            return op(self, other)
+        return self._inplace(what, other, ufunc)
+
+    def __iadd__(self, other): return self._augmented(other, "+=", _np.add, elementwise.add)
+    def __isub__(self, other): return self._augmented(other, "-=", _np.subtract, elementwise.subtract)
+    def __imul__(self, other): return self._augmented(other, "*=", _np.multiply, elementwise.multiply)
+    def __itruediv__(self, other): return self._augmented(other, "/=", _np.divide, elementwise.divide)
+
+    # --- methods mirroring the facade ---------------------------------------------------
+    def sum(self, axis=None, keepdims=False): return reductions.sum(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return reductions.mean(self, axis=axis, keepdims=keepdims)
+    def prod(self, axis=None, keepdims=False): return reductions.prod(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return reductions.max(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return reductions.min(self, axis=axis, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return reductions.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return reductions.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def argmax(self, axis=None): return compare.argmax(self, axis=axis)
+    def argmin(self, axis=None): return compare.argmin(self, axis=axis)
+
+    def reshape(self, *shape_):
+        target = shape_[0] if len(shape_) == 1 and isinstance(shape_[0], (tuple, list)) else shape_
+        return shapes.reshape(self, shape=tuple(target))
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return shapes.transpose(self, axes=axes or None)
+
+    def ravel(self): return shapes.reshape(self, shape=(-1,))
+    flatten = ravel
+    def squeeze(self, axis=None): return shapes.squeeze(self, axis=axis)
+    def astype(self, dtype): return elementwise.astype(self, dtype=_np.dtype(dtype))
+    def dot(self, other): return linalg.dot(self, other)
+    def clip(self, lo=None, hi=None): return elementwise.clip(self, lo, hi)
+
+    def exp(self): return elementwise.exp(self)
+    def log(self): return elementwise.log(self)
+    def sqrt(self): return elementwise.sqrt(self)
+    def sin(self): return elementwise.sin(self)
+    def cos(self): return elementwise.cos(self)
+    def tanh(self): return elementwise.tanh(self)
+    def abs(self): return elementwise.abs(self)
+    def sigmoid(self): return nnops.sigmoid(self)
+    def relu(self): return nnops.relu(self)
+    def softmax(self, axis=-1): return nnops.softmax(self, axis=axis)
+    def log_softmax(self, axis=-1): return nnops.log_softmax(self, axis=axis)
+
+
+def _raw_index(index: Any) -> Any:
+    """Indices are never differentiated: take the values under any tensors."""
+    if isinstance(index, Tensor):
+        return index.raw()
+    if isinstance(index, tuple):
+        return tuple(i.raw() if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
+        return [i.raw() if isinstance(i, Tensor) else i for i in index]
+    return index
+
+
+def _check_floating(t: Tensor, what: str) -> None:
+    if _np.dtype(t.dtype).kind not in "fc":
+        raise TypeError(f"{what}: only floating-point tensors can require gradients, "
+                        f"got dtype {t.dtype}; convert with .astype('float64')")
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Make a leaf tensor from a number, a nested list, an array or a tensor (copied).
+
+    Python floats become float64 unless ``dtype`` says otherwise; NumPy arrays keep
+    their dtype.
+
+    >>> import chainrule as cr
+    >>> cr.tensor([[1, 2], [3, 4]], dtype="float32", requires_grad=True).shape
+    (2, 2)
+    """
+    if isinstance(data, Tensor):
+        data = data.raw()
+    elif isinstance(data, (list, tuple)):
+        data = [d.raw() if isinstance(d, Tensor) else d for d in data]
+    value = _np.array(data, dtype=dtype, copy=True)
+    if value.dtype == object:
+        raise TypeError(f"tensor: cannot make a numeric tensor from {type(data).__name__} "
+                        f"data of mixed or ragged shape")
+    t = Tensor(value)
+    if requires_grad:
+        _check_floating(t, "tensor")
+        t.requires_grad = True
+    return t
+
+
+from chainrule.ops import (  # noqa: E402  (the ops import nothing from here)
+    compare, elementwise, indexing, linalg, nnops, reductions,
+)
+from chainrule.ops import shape as shapes  # noqa: E402

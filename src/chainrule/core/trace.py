@@ -1,0 +1,237 @@
+"""Levels, and how a primitive call finds the transformation that handles it.
+
+Every transformation in progress owns a *level*: the imperative tape is level
+0, and each ``grad``/``vjp``/``jvp`` call opens a new, higher one. A traced
+value is a :class:`~chainrule.core.tensor.Tensor` tagged with its level; its
+``_value`` is the value one level down (a raw array or a lower-level Tensor).
+
+A primitive call is handled by the highest level among its inputs. That level
+unwraps its own tensors, calls the primitive again on the values beneath (so
+the levels below see and record the call too), and wraps the result. Values
+of different levels never mix, which is what keeps nested derivatives free of
+perturbation confusion.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import traceback
+from typing import Any
+
+from chainrule.ops import _primitive
+from chainrule.ops._primitive import MISSING, Primitive
+
+TAPE, REVERSE, FORWARD = "tape", "reverse", "forward"
+
+
+class Trace:
+    """One transformation in progress (or the imperative tape, level 0)."""
+
+    __slots__ = ("level", "kind")
+
+    def __init__(self, level: int, kind: str) -> None:
+        self.level = level
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} trace, level {self.level}>"
+
+
+class _State:
+    """Process-wide switches; read on every primitive call, so kept flat."""
+
+    __slots__ = ("grad_enabled", "floor", "anomaly")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True   # does the tape (level 0) record?
+        self.floor = 0             # levels below this record nothing (no_grad)
+        self.anomaly = False       # check every result for NaN/inf
+
+
+STATE = _State()
+TAPE_TRACE = Trace(0, TAPE)
+_last_level = 0
+_sequence = itertools.count()  # creation order of graph nodes: a topological order
+
+
+def new_trace(kind: str) -> Trace:
+    """Open a level above every existing one."""
+    global _last_level
+    _last_level += 1
+    return Trace(_last_level, kind)
+
+
+def next_level() -> int:
+    """The level the next transformation will get (``no_grad``'s floor)."""
+    return _last_level + 1
+
+
+# --- dispatch ---------------------------------------------------------------------
+
+def bind(prim: Primitive, args: tuple, params: dict) -> Any:
+    """Apply ``prim`` to ``args``: the hot path of the whole library."""
+    top = None
+    for x in args:
+        if x.__class__ is Tensor and (top is None or x._level > top._level):
+            top = x
+    if top is None:
+        return _call_impl(prim, args, params)
+    level = top._level
+    if level < STATE.floor or not prim.differentiable:
+        return _call_below(prim, args, params, level)
+    kind = top._trace.kind
+    if kind is TAPE:
+        return _tape_call(prim, args, params)
+    if kind is REVERSE:
+        return _reverse_call(prim, args, params, top._trace)
+    return _forward_call(prim, args, params, top._trace)
+
+
+def _call_impl(prim: Primitive, args: tuple, params: dict) -> Any:
+    try:
+        out = prim.impl(*args, **params)
+    except (ValueError, TypeError, IndexError) as error:
+        raise _op_error(prim, args, error) from None
+    if STATE.anomaly:
+        check_finite(out, f"{prim.name} (forward)")
+    return out
+
+
+def _call_below(prim: Primitive, args: tuple, params: dict, level: int) -> Any:
+    """``level`` does not record: take its tensors' values and go one level down."""
+    inner = tuple(x._value if x.__class__ is Tensor and x._level == level else x for x in args)
+    out = bind(prim, inner, params)
+    if level == 0 and not isinstance(out, Tensor):
+        return Tensor(out)  # a tensor in, a (constant) tensor out
+    return out
+
+
+def _tape_call(prim: Primitive, args: tuple, params: dict) -> Any:
+    raw = tuple(x._value if x.__class__ is Tensor else x for x in args)
+    out = _call_impl(prim, raw, params)
+    if STATE.grad_enabled:
+        for x in args:
+            if x.__class__ is Tensor and x.requires_grad:
+                return Tensor(out, TAPE_TRACE, Node(prim, args, params, out), True)
+    return Tensor(out)
+
+
+def _reverse_call(prim: Primitive, args: tuple, params: dict, trace: Trace) -> Any:
+    level = trace.level
+    inner = tuple(x._value if x.__class__ is Tensor and x._level == level else x for x in args)
+    out = bind(prim, inner, params)
+    return Tensor(out, trace, Node(prim, args, params, out), True)
+
+
+def _forward_call(prim: Primitive, args: tuple, params: dict, trace: Trace) -> Any:
+    level = trace.level
+    primals, tangents = [], []
+    for x in args:
+        if x.__class__ is Tensor and x._level == level:
+            primals.append(x._value)
+            tangents.append(x._tangent)
+        else:
+            primals.append(x)
+            tangents.append(None)
+    out = bind(prim, tuple(primals), params)
+    tangent = forward_tangent(prim, out, primals, tangents, params)
+    return Tensor(out, trace, None, True, tangent)
+
+
+def forward_tangent(prim: Primitive, out: Any, primals: list, tangents: list, params: dict) -> Any:
+    """v̇_out = Σ_i ∂out/∂v_i · v̇_i, from the primitive's JVP rules."""
+    from chainrule.core.backward import fit_to
+
+    if prim.jvp_all is not None:
+        total = prim.jvp_all(tangents, out, *primals, **params)
+    else:
+        total = None
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            rule = prim.jvp_rule(i)
+            if rule is None:
+                continue
+            if rule is MISSING:
+                raise NotImplementedError(
+                    f"{prim.name}: no forward-mode (JVP) rule for argument {i}; "
+                    f"declare one with cr.defjvp or use reverse mode")
+            contribution = rule(t, out, *primals, **params)
+            total = contribution if total is None else add(total, contribution)
+    if total is None:
+        return zeros_like(out)
+    total = fit_to(total, shape_of(out), dtype_of(out), broadcast=True)
+    if STATE.anomaly:
+        check_finite(total, f"{prim.name} (forward-mode tangent)")
+    return total
+
+
+# --- helpers -----------------------------------------------------------------------
+
+def shape_of(x: Any) -> tuple:
+    shape = getattr(x, "shape", None)
+    return () if shape is None else tuple(shape)
+
+
+def dtype_of(x: Any) -> Any:
+    dtype = getattr(x, "dtype", None)
+    return np_dtype(type(x)) if dtype is None else dtype
+
+
+def np_dtype(kind: type) -> Any:
+    import numpy
+    return numpy.result_type(kind)
+
+
+def _op_error(prim: Primitive, args: tuple, error: Exception) -> Exception:
+    shapes = [shape_of(x) for x in args if hasattr(x, "shape")]
+    if len(shapes) >= 2:
+        listed = ", ".join(str(s) for s in shapes[:-1]) + f" and {shapes[-1]}"
+        what = f"shapes {listed} {prim.shape_error}"
+    elif shapes:
+        what = f"cannot be applied to shape {shapes[0]}"
+    else:
+        what = f"cannot be applied to {', '.join(type(x).__name__ for x in args)}"
+    message = f"{prim.name}: {what} ({error}){user_line()}"
+    return type(error)(message)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_frame() -> traceback.FrameSummary | None:
+    """The innermost stack frame outside chainrule: the user's line."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+            return traceback.FrameSummary(frame.f_code.co_filename, frame.f_lineno,
+                                          frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+def user_line() -> str:
+    frame = user_frame()
+    return "" if frame is None else f" [at {frame.filename}:{frame.lineno}]"
+
+
+def check_finite(value: Any, what: str, where: str = "") -> None:
+    """Raise ``FloatingPointError`` if ``value`` holds a NaN or an infinity."""
+    import numpy
+    raw = value
+    while isinstance(raw, Tensor):
+        raw = raw._value
+    raw = numpy.asarray(raw)
+    if raw.dtype.kind in "fc" and not numpy.isfinite(raw).all():
+        bad = "NaN" if numpy.isnan(raw).any() else "infinity"
+        raise FloatingPointError(
+            f"detect_anomaly: {what} produced {bad}{where or user_line()}")
+
+
+from chainrule.core.tensor import Node, Tensor  # noqa: E402  (tensor.py needs this module)
+from chainrule.ops.elementwise import add  # noqa: E402
+from chainrule.ops.creation import zeros_like  # noqa: E402
+
+_primitive.set_dispatcher(bind)

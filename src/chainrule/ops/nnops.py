@@ -1,0 +1,89 @@
+"""Functions neural networks are made of, stable for inputs of any magnitude.
+
+* ``sigmoid(x) = 1 / (1 + e^-x)``, computed from ``e^-|x|`` so it never overflows;
+  ``dσ = σ (1 − σ) dx``.
+* ``relu(x) = max(x, 0)``; its derivative at 0 is taken as 0.
+* ``logsumexp`` subtracts the maximum first; ``d lse = softmax(x) · dx``.
+* ``softmax`` and ``log_softmax`` along ``axis``: s̄ = s ⊙ (ḡ − ⟨ḡ, s⟩).
+"""
+
+from __future__ import annotations
+
+from chainrule.backend import xp
+from chainrule.ops._primitive import elementwise, primitive, rules
+
+UNARY = [((),), ((3,),), ((2, 3),)]
+AXIS_CASES = [(((4,),), {"axis": -1}), (((2, 3),), {"axis": -1}), (((2, 3),), {"axis": 0})]
+
+
+def _sigmoid_impl(x):
+    e = xp.exp(-xp.abs(x))
+    return xp.where(xp.greater_equal(x, 0), 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+sigmoid = primitive(_sigmoid_impl, name="sigmoid", shapes=UNARY,
+                    reference=lambda x: 1.0 / (1.0 + xp.exp(-x)))
+elementwise(sigmoid, lambda ans, x: multiply(ans, subtract(1.0, ans)))
+
+
+def _relu_impl(x):
+    return xp.maximum(x, 0)
+
+
+relu = primitive(_relu_impl, name="relu", shapes=UNARY, domain="nonzero", reference=_relu_impl)
+elementwise(relu, lambda ans, x: where(greater(x, 0), 1.0, 0.0))
+
+
+def _logsumexp_impl(x, axis=None, keepdims=False):
+    peak = xp.max(x, axis=axis, keepdims=True)
+    peak = xp.where(xp.isfinite(peak), peak, 0)
+    out = xp.log(xp.sum(xp.exp(x - peak), axis=axis, keepdims=True)) + peak
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def _softmax_of(ans, x, axis, keepdims):
+    """exp(x − lse(x)): the derivative of logsumexp, from its output."""
+    return exp(subtract(x, _keep(ans, x, axis, keepdims)))
+
+
+logsumexp = primitive(_logsumexp_impl, name="logsumexp", cases=[
+    (((4,),), {"axis": None, "keepdims": False}), (((2, 3),), {"axis": -1, "keepdims": False}),
+    (((2, 3),), {"axis": 0, "keepdims": True}), (((2, 3, 2),), {"axis": (0, 2), "keepdims": False}),
+], reference=_logsumexp_impl)
+rules(logsumexp,
+      vjp=[lambda g, ans, x, axis=None, keepdims=False:
+           multiply(spread(g, x, axis, keepdims), _softmax_of(ans, x, axis, keepdims))],
+      jvp=[lambda t, ans, x, axis=None, keepdims=False:
+           sum(multiply(t, _softmax_of(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims)])
+
+
+def _softmax_impl(x, axis=-1):
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_impl(x, axis=-1):
+    return x - _logsumexp_impl(x, axis=axis, keepdims=True)
+
+
+def _softmax_linearized(s, v, axis):
+    """s ⊙ (v − ⟨v, s⟩): the softmax Jacobian (symmetric) applied to v."""
+    return multiply(s, subtract(v, sum(multiply(v, s), axis=axis, keepdims=True)))
+
+
+softmax = primitive(_softmax_impl, name="softmax", cases=AXIS_CASES, reference=_softmax_impl)
+rules(softmax, vjp=[lambda g, ans, x, axis=-1: _softmax_linearized(ans, g, axis)],
+      jvp=[lambda t, ans, x, axis=-1: _softmax_linearized(ans, t, axis)])
+
+log_softmax = primitive(_log_softmax_impl, name="log_softmax", cases=AXIS_CASES,
+                        reference=_log_softmax_impl)
+rules(log_softmax,   # d log s = dx − ⟨s, dx⟩
+      vjp=[lambda g, ans, x, axis=-1:
+           subtract(g, multiply(exp(ans), sum(g, axis=axis, keepdims=True)))],
+      jvp=[lambda t, ans, x, axis=-1:
+           subtract(t, sum(multiply(exp(ans), t), axis=axis, keepdims=True))])
+
+
+from chainrule.ops.compare import greater  # noqa: E402
+from chainrule.ops.elementwise import exp, multiply, subtract, where  # noqa: E402
+from chainrule.ops.reductions import _keep, spread, sum  # noqa: E402
