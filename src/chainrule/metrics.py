@@ -36,16 +36,16 @@ from numpy.typing import ArrayLike
 from .data.labels import class_ids
 
 __all__ = [
-    "accuracy",
-    "error_rate",
-    "confusion_matrix",
-    "precision",
-    "recall",
-    "f1_score",
     "PrecisionRecallF1",
-    "precision_recall_f1_support",
+    "accuracy",
     "classification_report",
+    "confusion_matrix",
+    "error_rate",
+    "f1_score",
     "format_confusion_matrix",
+    "precision",
+    "precision_recall_f1_support",
+    "recall",
 ]
 
 AVERAGES = (None, "macro", "weighted", "micro")
@@ -76,13 +76,17 @@ def _class_count(caller: str, true: np.ndarray, pred: np.ndarray, num_classes: i
     return int(num_classes)
 
 
-def _counts(caller: str, y_true: ArrayLike, y_pred: ArrayLike, num_classes: int | None) -> np.ndarray:
+def _counts(
+    caller: str, y_true: ArrayLike, y_pred: ArrayLike, num_classes: int | None
+) -> np.ndarray:
     true, pred = _label_pair(caller, y_true, y_pred)
     k = _class_count(caller, true, pred, num_classes)
     return np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
 
 
-def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int | None = None) -> np.ndarray:
+def confusion_matrix(
+    y_true: ArrayLike, y_pred: ArrayLike, num_classes: int | None = None
+) -> np.ndarray:
     """Counts ``C[i, j]`` of samples of true class ``i`` predicted as class ``j`` (int64, K x K).
 
     >>> confusion_matrix([0, 1, 1], [[0.9, 0.1], [0.3, 0.7], [0.8, 0.2]]).tolist()
@@ -127,8 +131,9 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray, zero_division: float)
     return out
 
 
-def _average(values: np.ndarray, counts: np.ndarray, average: str, included: np.ndarray,
-             zero_division: float) -> float:
+def _average(
+    values: np.ndarray, counts: np.ndarray, average: str, included: np.ndarray, zero_division: float
+) -> float:
     """Macro or weighted mean of per-class ``values`` over the ``included`` classes."""
     if average == "macro":
         return float(np.mean(values[included]))
@@ -138,8 +143,9 @@ def _average(values: np.ndarray, counts: np.ndarray, average: str, included: np.
     return float(np.average(values[included], weights=support))
 
 
-def _scores_from_counts(counts: np.ndarray, average: str | None, included: np.ndarray,
-                        zero_division: float) -> PrecisionRecallF1:
+def _scores_from_counts(
+    counts: np.ndarray, average: str | None, included: np.ndarray, zero_division: float
+) -> PrecisionRecallF1:
     """Precision, recall, F1 and support from a confusion matrix."""
     true_positives = np.diag(counts).astype(np.float64)
     predicted, actual = counts.sum(axis=0), counts.sum(axis=1)
@@ -165,8 +171,11 @@ def _included_classes(counts: np.ndarray, explicit: bool) -> np.ndarray:
 
 
 def precision_recall_f1_support(
-    y_true: ArrayLike, y_pred: ArrayLike, average: str | None = None,
-    num_classes: int | None = None, zero_division: float = 0.0,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    average: str | None = None,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
 ) -> PrecisionRecallF1:
     """Precision, recall, F1 and support (number of true samples) of each class, or averaged.
 
@@ -180,11 +189,19 @@ def precision_recall_f1_support(
     >>> p.round(3).tolist(), r.tolist(), s.tolist()
     ([1.0, 0.667], [0.5, 1.0], [2, 2])
     """
-    return _scores("precision_recall_f1_support", y_true, y_pred, average, num_classes, zero_division)
+    return _scores(
+        "precision_recall_f1_support", y_true, y_pred, average, num_classes, zero_division
+    )
 
 
-def _scores(caller: str, y_true: ArrayLike, y_pred: ArrayLike, average: str | None,
-            num_classes: int | None, zero_division: float) -> PrecisionRecallF1:
+def _scores(
+    caller: str,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    average: str | None,
+    num_classes: int | None,
+    zero_division: float,
+) -> PrecisionRecallF1:
     if average not in AVERAGES:
         raise ValueError(f"{caller}: average must be one of {AVERAGES}, got {average!r}")
     counts = _counts(caller, y_true, y_pred, num_classes)
@@ -192,8 +209,13 @@ def _scores(caller: str, y_true: ArrayLike, y_pred: ArrayLike, average: str | No
     return _scores_from_counts(counts, average, included, zero_division)
 
 
-def precision(y_true: ArrayLike, y_pred: ArrayLike, average: str | None = None,
-              num_classes: int | None = None, zero_division: float = 0.0) -> np.ndarray | float:
+def precision(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    average: str | None = None,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
+) -> np.ndarray | float:
     """Precision ``tp / (tp + fp)`` per class, or averaged (see :func:`precision_recall_f1_support`).
 
     >>> precision([0, 0, 1, 1], [0, 1, 1, 1], average="macro")
@@ -202,8 +224,13 @@ def precision(y_true: ArrayLike, y_pred: ArrayLike, average: str | None = None,
     return _scores("precision", y_true, y_pred, average, num_classes, zero_division).precision
 
 
-def recall(y_true: ArrayLike, y_pred: ArrayLike, average: str | None = None,
-           num_classes: int | None = None, zero_division: float = 0.0) -> np.ndarray | float:
+def recall(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    average: str | None = None,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
+) -> np.ndarray | float:
     """Recall ``tp / (tp + fn)`` per class, or averaged (see :func:`precision_recall_f1_support`).
 
     >>> recall([0, 0, 1, 1], [0, 1, 1, 1]).tolist()
@@ -212,8 +239,13 @@ def recall(y_true: ArrayLike, y_pred: ArrayLike, average: str | None = None,
     return _scores("recall", y_true, y_pred, average, num_classes, zero_division).recall
 
 
-def f1_score(y_true: ArrayLike, y_pred: ArrayLike, average: str | None = None,
-             num_classes: int | None = None, zero_division: float = 0.0) -> np.ndarray | float:
+def f1_score(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    average: str | None = None,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
+) -> np.ndarray | float:
     """F1 ``2 tp / (2 tp + fp + fn)`` per class, or averaged (see :func:`precision_recall_f1_support`).
 
     >>> round(f1_score([0, 0, 1, 1], [0, 1, 1, 1], average="weighted"), 4)
@@ -223,8 +255,12 @@ def f1_score(y_true: ArrayLike, y_pred: ArrayLike, average: str | None = None,
 
 
 def classification_report(
-    y_true: ArrayLike, y_pred: ArrayLike, target_names: list[str] | None = None,
-    digits: int = 2, num_classes: int | None = None, zero_division: float = 0.0,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    target_names: list[str] | None = None,
+    digits: int = 2,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
 ) -> str:
     """Per-class precision, recall, F1 and support, then accuracy and averages, as text.
 
@@ -255,7 +291,13 @@ def classification_report(
     names = list(target_names) if target_names is not None else [str(i) for i in range(len(counts))]
     per_class = _scores_from_counts(counts, None, included, zero_division)
     rows = [
-        (names[c], per_class.precision[c], per_class.recall[c], per_class.f1[c], per_class.support[c])
+        (
+            names[c],
+            per_class.precision[c],
+            per_class.recall[c],
+            per_class.f1[c],
+            per_class.support[c],
+        )
         for c in np.flatnonzero(included)
     ]
     total = int(counts.sum())
@@ -266,13 +308,16 @@ def classification_report(
     return _report_table(rows, summary, total, digits)
 
 
-def _report_table(rows: list[tuple], summary: dict[str, PrecisionRecallF1], total: int,
-                  digits: int) -> str:
+def _report_table(
+    rows: list[tuple], summary: dict[str, PrecisionRecallF1], total: int, digits: int
+) -> str:
     """Format the report: a header, one line per class, then accuracy, macro and weighted lines."""
     width = max([len(row[0]) for row in rows] + [len("weighted avg"), digits])
     number = f" {{:>9.{digits}f}}"
     line = "{:>{width}s} " + number * 3 + " {:>9}\n"
-    text = f"{'':>{width}s} " + "".join(f" {h:>9}" for h in ("precision", "recall", "f1-score", "support"))
+    text = f"{'':>{width}s} " + "".join(
+        f" {h:>9}" for h in ("precision", "recall", "f1-score", "support")
+    )
     text += "\n\n"
     for name, *values in rows:
         text += line.format(name, *values, width=width)
@@ -300,7 +345,9 @@ def format_confusion_matrix(cm: ArrayLike, labels: list[str] | None = None) -> s
     """
     counts = np.asarray(cm)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-        raise ValueError(f"format_confusion_matrix: cm must be a square matrix, got shape {counts.shape}")
+        raise ValueError(
+            f"format_confusion_matrix: cm must be a square matrix, got shape {counts.shape}"
+        )
     k = counts.shape[0]
     names = [str(i) for i in range(k)] if labels is None else [str(name) for name in labels]
     if len(names) != k:
@@ -315,8 +362,9 @@ def format_confusion_matrix(cm: ArrayLike, labels: list[str] | None = None) -> s
     column_width = max(cell_width, *(len(column) for column in columns))
     corner = "true \\ pred"
     row_width = max(len(corner), *(len(row) for row in rows))
-    lines = [f"{corner:<{row_width}}" + "".join(f"  {column:>{column_width}}" for column in columns)]
+    lines = [
+        f"{corner:<{row_width}}" + "".join(f"  {column:>{column_width}}" for column in columns)
+    ]
     for name, row in zip(rows, cells):
         lines.append(f"{name:<{row_width}}" + "".join(f"  {cell:>{column_width}}" for cell in row))
     return "\n".join(lines)
-

@@ -32,14 +32,14 @@ from .labels import class_ids, one_hot
 from .splits import kfold, split_indices, train_test_split, train_val_test_split
 
 __all__ = [
+    "DATASETS",
+    "SOURCES",
     "Batches",
     "ChecksumError",
-    "DATASETS",
     "Dataset",
     "DatasetNotFoundError",
     "DownloadError",
     "IdxSource",
-    "SOURCES",
     "batch_indices",
     "class_ids",
     "default_cache_dir",

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from ._random import Seed, as_generator
 
-__all__ = ["batch_indices", "iterate_minibatches", "Batches"]
+__all__ = ["Batches", "batch_indices", "iterate_minibatches"]
 
 
 def _check_batch_size(caller: str, batch_size: int) -> int:
@@ -25,8 +25,9 @@ def _check_batch_size(caller: str, batch_size: int) -> int:
     return int(batch_size)
 
 
-def batch_indices(n: int, batch_size: int, shuffle: bool = True, rng: Seed = None,
-                  drop_last: bool = False) -> Iterator[np.ndarray]:
+def batch_indices(
+    n: int, batch_size: int, shuffle: bool = True, rng: Seed = None, drop_last: bool = False
+) -> Iterator[np.ndarray]:
     """Yield index arrays covering ``range(n)`` once: one epoch of mini-batches.
 
     ``rng`` is a seed or a ``numpy.random.Generator`` (pass the same Generator
@@ -44,7 +45,9 @@ def batch_indices(n: int, batch_size: int, shuffle: bool = True, rng: Seed = Non
         yield order[start : start + batch_size]
 
 
-def _as_arrays(caller: str, x: ArrayLike, y: ArrayLike | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _as_arrays(
+    caller: str, x: ArrayLike, y: ArrayLike | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     x = np.asarray(x)
     if y is None:
         return x, None
@@ -56,9 +59,14 @@ def _as_arrays(caller: str, x: ArrayLike, y: ArrayLike | None) -> tuple[np.ndarr
     return x, y
 
 
-def iterate_minibatches(x: ArrayLike, y: ArrayLike | None = None, batch_size: int = 32,
-                        shuffle: bool = True, rng: Seed = None, drop_last: bool = False,
-                        ) -> Iterator[tuple[np.ndarray, np.ndarray] | np.ndarray]:
+def iterate_minibatches(
+    x: ArrayLike,
+    y: ArrayLike | None = None,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    rng: Seed = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray] | np.ndarray]:
     """One epoch of ``(x_batch, y_batch)`` pairs (or ``x_batch`` alone when ``y`` is None).
 
     >>> import numpy as np
@@ -85,8 +93,15 @@ class Batches:
     (3, [4, 4, 2])
     """
 
-    def __init__(self, x: ArrayLike, y: ArrayLike | None = None, batch_size: int = 32,
-                 shuffle: bool = True, seed: Seed = None, drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        x: ArrayLike,
+        y: ArrayLike | None = None,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        seed: Seed = None,
+        drop_last: bool = False,
+    ) -> None:
         self.x, self.y = _as_arrays("Batches", x, y)
         self.batch_size = _check_batch_size("Batches", batch_size)
         self.shuffle = shuffle

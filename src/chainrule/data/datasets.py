@@ -27,22 +27,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import ChecksumError, DownloadError, download_file
+from .download import DownloadError, download_file
 from .idx import read_idx
 from .splits import train_test_split
 
 __all__ = [
+    "DATASETS",
+    "SOURCES",
     "Dataset",
     "DatasetNotFoundError",
     "IdxSource",
-    "SOURCES",
-    "DATASETS",
+    "default_cache_dir",
     "digits",
-    "mnist",
     "fashion_mnist",
     "load",
     "load_idx_dataset",
-    "default_cache_dir",
+    "mnist",
 ]
 
 
@@ -143,8 +143,16 @@ SOURCES: dict[str, IdxSource] = {
     "fashion-mnist": IdxSource(
         name="fashion-mnist",
         classes=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ),
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         sha256={
@@ -165,8 +173,9 @@ def default_cache_dir(name: str) -> Path:
     return Path(root) / "chainrule" / name
 
 
-def digits(test_size: float = 0.2, seed: int = 0, flatten: bool = True,
-           dtype: type = np.float32) -> Dataset:
+def digits(
+    test_size: float = 0.2, seed: int = 0, flatten: bool = True, dtype: type = np.float32
+) -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1,797 samples), split into train and test.
 
     Works offline (the data ships inside scikit-learn). Pixels 0..16 are
@@ -191,9 +200,13 @@ def digits(test_size: float = 0.2, seed: int = 0, flatten: bool = True,
     return Dataset("digits", x_train, y_train, x_test, y_test, classes)
 
 
-def mnist(data_dir: str | os.PathLike[str] | None = None, download: bool = True,
-          cache_dir: str | os.PathLike[str] | None = None, flatten: bool = True,
-          dtype: type = np.float32) -> Dataset:
+def mnist(
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    flatten: bool = True,
+    dtype: type = np.float32,
+) -> Dataset:
     """MNIST: 60,000 training and 10,000 test 28x28 handwritten digits.
 
     Files are looked for in ``data_dir`` (when given) and ``cache_dir``;
@@ -214,9 +227,13 @@ def mnist(data_dir: str | os.PathLike[str] | None = None, download: bool = True,
     return load_idx_dataset(SOURCES["mnist"], data_dir, download, cache_dir, flatten, dtype)
 
 
-def fashion_mnist(data_dir: str | os.PathLike[str] | None = None, download: bool = True,
-                  cache_dir: str | os.PathLike[str] | None = None, flatten: bool = True,
-                  dtype: type = np.float32) -> Dataset:
+def fashion_mnist(
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    flatten: bool = True,
+    dtype: type = np.float32,
+) -> Dataset:
     """Fashion-MNIST: 60,000 + 10,000 28x28 images of 10 kinds of clothing.
 
     Same files, options and errors as :func:`mnist`. Without ``data_dir``,
@@ -231,9 +248,14 @@ def fashion_mnist(data_dir: str | os.PathLike[str] | None = None, download: bool
     return load_idx_dataset(SOURCES["fashion-mnist"], data_dir, download, cache_dir, flatten, dtype)
 
 
-def load_idx_dataset(source: IdxSource, data_dir: str | os.PathLike[str] | None = None,
-                     download: bool = True, cache_dir: str | os.PathLike[str] | None = None,
-                     flatten: bool = True, dtype: type = np.float32) -> Dataset:
+def load_idx_dataset(
+    source: IdxSource,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    flatten: bool = True,
+    dtype: type = np.float32,
+) -> Dataset:
     """Load an MNIST-layout data set described by ``source`` (see :func:`mnist`)."""
     search, cache = _directories(source, data_dir, cache_dir)
     paths = [_locate(source, file_name, search, cache, download) for file_name in source.files]
@@ -242,22 +264,30 @@ def load_idx_dataset(source: IdxSource, data_dir: str | os.PathLike[str] | None 
     return Dataset(source.name, x_train, y_train, x_test, y_test, source.classes)
 
 
-def _directories(source: IdxSource, data_dir: str | os.PathLike[str] | None,
-                 cache_dir: str | os.PathLike[str] | None) -> tuple[list[Path], Path]:
+def _directories(
+    source: IdxSource,
+    data_dir: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str] | None,
+) -> tuple[list[Path], Path]:
     """The directories to search, in order, and the one downloads go to."""
     if data_dir is not None:
         search = [Path(data_dir).expanduser()]
         cache = Path(cache_dir).expanduser() if cache_dir is not None else search[0]
     else:
         search = [Path(folder) for folder in source.system_dirs if Path(folder).is_dir()]
-        cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(source.name)
+        cache = (
+            Path(cache_dir).expanduser()
+            if cache_dir is not None
+            else default_cache_dir(source.name)
+        )
     if cache not in search:
         search.append(cache)
     return search, cache
 
 
-def _locate(source: IdxSource, file_name: str, search: Sequence[Path], cache: Path,
-            download: bool) -> Path:
+def _locate(
+    source: IdxSource, file_name: str, search: Sequence[Path], cache: Path, download: bool
+) -> Path:
     """Path of ``file_name`` (gzip or raw) in the first directory having it, downloading if allowed."""
     raw_name = file_name.removesuffix(".gz")
     for folder in search:
@@ -265,14 +295,16 @@ def _locate(source: IdxSource, file_name: str, search: Sequence[Path], cache: Pa
             if candidate.is_file():
                 return candidate
     if not download:
-        raise DatasetNotFoundError(_missing_message(source, file_name, search, "downloading is off"))
+        raise DatasetNotFoundError(
+            _missing_message(source, file_name, search, "downloading is off")
+        )
     urls = [mirror + file_name for mirror in source.mirrors]
     try:
         return download_file(urls, cache / file_name, source.sha256[file_name])
-    except ChecksumError:
-        raise
     except DownloadError as error:
-        raise DatasetNotFoundError(_missing_message(source, file_name, search, str(error))) from error
+        raise DatasetNotFoundError(
+            _missing_message(source, file_name, search, str(error))
+        ) from error
 
 
 def _missing_message(source: IdxSource, file_name: str, search: Sequence[Path], reason: str) -> str:
@@ -286,8 +318,9 @@ def _missing_message(source: IdxSource, file_name: str, search: Sequence[Path], 
     )
 
 
-def _images_and_labels(source: IdxSource, images_path: Path, labels_path: Path,
-                       flatten: bool, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+def _images_and_labels(
+    source: IdxSource, images_path: Path, labels_path: Path, flatten: bool, dtype: type
+) -> tuple[np.ndarray, np.ndarray]:
     """Read one images/labels pair, check they belong together, scale and reshape."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:

@@ -85,7 +85,9 @@ def download_file(
             failures.append(f"{url}: {error}")
     reasons = "; ".join(failures) or "no URL given"
     if mismatch:
-        raise ChecksumError(f"download_file: no mirror served the expected {destination.name}: {reasons}")
+        raise ChecksumError(
+            f"download_file: no mirror served the expected {destination.name}: {reasons}"
+        )
     raise DownloadError(f"download_file: could not download {destination.name}: {reasons}")
 
 

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 
 from ._files import atomic_write
 
-__all__ = ["read_idx", "write_idx", "IDX_DTYPES"]
+__all__ = ["IDX_DTYPES", "read_idx", "write_idx"]
 
 #: IDX dtype code -> big-endian NumPy dtype, as defined by the format.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -94,7 +94,9 @@ def _read_header(stream: BinaryIO, path: Path) -> tuple[np.dtype, tuple[int, ...
     code, ndim = magic[2], magic[3]
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{known:02X}" for known in IDX_DTYPES)
-        raise ValueError(f"read_idx: {path} has unknown IDX dtype code 0x{code:02X} (known: {known})")
+        raise ValueError(
+            f"read_idx: {path} has unknown IDX dtype code 0x{code:02X} (known: {known})"
+        )
     if ndim == 0:
         raise ValueError(f"read_idx: {path} declares 0 dimensions")
     dims = stream.read(4 * ndim)
@@ -104,9 +106,7 @@ def _read_header(stream: BinaryIO, path: Path) -> tuple[np.dtype, tuple[int, ...
     return IDX_DTYPES[code], shape
 
 
-def _read_exactly(
-    stream: BinaryIO, size: int, path: Path, shape: tuple[int, ...]
-) -> bytearray:
+def _read_exactly(stream: BinaryIO, size: int, path: Path, shape: tuple[int, ...]) -> bytearray:
     """Read ``size`` bytes in chunks (a bogus header cannot trigger a huge allocation)."""
     buffer = bytearray()
     while len(buffer) < size:

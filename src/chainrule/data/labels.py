@@ -42,11 +42,13 @@ def class_ids(y: ArrayLike, *, caller: str = "class_ids", name: str = "y") -> np
 
 def _integral(array: np.ndarray, *, caller: str, name: str) -> np.ndarray:
     """Check that a 1-D array holds non-negative whole numbers; return it as int64."""
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+    if array.dtype.kind not in "iuf":
         raise TypeError(f"{caller}: {name} must hold integer class ids, got dtype {array.dtype}")
-    if not np.issubdtype(array.dtype, np.integer):
-        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
-            raise ValueError(f"{caller}: {name} holds values that are not whole class ids")
+    whole = np.issubdtype(array.dtype, np.integer) or (
+        np.all(np.isfinite(array)) and np.all(array == np.round(array))
+    )
+    if not whole:
+        raise ValueError(f"{caller}: {name} holds values that are not whole class ids")
     ids = array.astype(np.int64)
     if ids.size and ids.min() < 0:
         raise ValueError(f"{caller}: {name} holds a negative class id ({ids.min()})")
@@ -65,9 +67,7 @@ def one_hot(y: ArrayLike, num_classes: int | None = None, dtype: type = np.float
     if num_classes is None:
         num_classes = int(ids.max()) + 1 if ids.size else 0
     if ids.size and ids.max() >= num_classes:
-        raise ValueError(
-            f"one_hot: class id {ids.max()} does not fit num_classes={num_classes}"
-        )
+        raise ValueError(f"one_hot: class id {ids.max()} does not fit num_classes={num_classes}")
     rows = np.zeros((ids.size, num_classes), dtype=dtype)
     rows[np.arange(ids.size), ids] = 1
     return rows

@@ -18,7 +18,8 @@ from numpy.typing import ArrayLike
 from ._random import Seed, as_generator
 from .labels import class_ids
 
-__all__ = ["split_indices", "train_test_split", "train_val_test_split", "kfold"]
+__all__ = ["kfold", "split_indices", "train_test_split", "train_val_test_split"]
+
 
 def _count(size: float, n: int, caller: str, what: str) -> int:
     """Number of samples meant by ``size``: a fraction of ``n`` (rounded up) or a count."""
@@ -47,7 +48,7 @@ def _stratified_take(labels: np.ndarray, count: int, rng: np.random.Generator) -
     taken = np.floor(shares).astype(np.int64)
     order = rng.permutation(len(classes))
     by_remainder = order[np.argsort(-(shares - taken)[order], kind="stable")]
-    taken[: count - int(taken.sum())] += 1
+    taken[by_remainder[: count - int(taken.sum())]] += 1
     mask = np.zeros(len(labels), dtype=bool)
     for index in range(len(classes)):
         chosen = rng.permutation(np.flatnonzero(members == index))[: taken[index]]
@@ -55,8 +56,9 @@ def _stratified_take(labels: np.ndarray, count: int, rng: np.random.Generator) -
     return mask
 
 
-def split_indices(y: ArrayLike | int, test_size: float = 0.2, stratify: bool = True,
-                  seed: Seed = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    y: ArrayLike | int, test_size: float = 0.2, stratify: bool = True, seed: Seed = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Shuffled ``(train_index, test_index)`` arrays splitting ``len(y)`` samples.
 
     ``test_size`` is a fraction of the samples (rounded up) or a count. ``y``
@@ -85,8 +87,9 @@ def _check_lengths(caller: str, x: np.ndarray, y: np.ndarray) -> None:
         )
 
 
-def train_test_split(x: ArrayLike, y: ArrayLike, test_size: float = 0.2, stratify: bool = True,
-                     seed: Seed = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def train_test_split(
+    x: ArrayLike, y: ArrayLike, test_size: float = 0.2, stratify: bool = True, seed: Seed = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split into ``(x_train, x_test, y_train, y_test)``, in scikit-learn's order.
 
     >>> import numpy as np
@@ -102,8 +105,12 @@ def train_test_split(x: ArrayLike, y: ArrayLike, test_size: float = 0.2, stratif
 
 
 def train_val_test_split(
-    x: ArrayLike, y: ArrayLike, val_size: float = 0.1, test_size: float = 0.2,
-    stratify: bool = True, seed: Seed = 0,
+    x: ArrayLike,
+    y: ArrayLike,
+    val_size: float = 0.1,
+    test_size: float = 0.2,
+    stratify: bool = True,
+    seed: Seed = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split into ``(x_train, x_val, x_test, y_train, y_val, y_test)``.
 
@@ -132,8 +139,9 @@ def train_val_test_split(
     return x[train], x[val], x[test], y[train], y[val], y[test]
 
 
-def kfold(y: ArrayLike | int, k: int = 5, stratify: bool = True, shuffle: bool = True,
-          seed: Seed = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def kfold(
+    y: ArrayLike | int, k: int = 5, stratify: bool = True, shuffle: bool = True, seed: Seed = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``k`` pairs ``(train_index, val_index)`` for k-fold cross-validation.
 
     Every sample is in exactly one validation fold; fold sizes differ by at
