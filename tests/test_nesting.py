@@ -266,6 +266,27 @@ def test_jacobian_with_tuple_argnums_returns_a_tuple_of_blocks():
         assert_allclose(Jy, np.outer(x, np.ones(2)), rtol=1e-14)
 
 
+def test_jacobian_of_tuple_output_with_tuple_argnums_nests_output_then_input():
+    # As in JAX: J[i][j] = d out_i / d in_j, of shape out_i.shape + in_j.shape.
+    x = np.array([1.0, 2.0])
+    y = np.array([3.0, 4.0, 5.0])
+
+    def f(x, y):
+        return x * cnp.sum(y), cnp.sum(x) * y
+
+    for jac in (cr.jacfwd, cr.jacrev):
+        J = jac(f, argnums=(0, 1))(x, y)
+        assert isinstance(J, tuple) and len(J) == 2
+        assert [[np.shape(block) for block in row] for row in J] == [
+            [(2, 2), (2, 3)],
+            [(3, 2), (3, 3)],
+        ]
+        assert_allclose(J[0][0], np.sum(y) * np.eye(2), rtol=1e-14)
+        assert_allclose(J[0][1], np.outer(x, np.ones(3)), rtol=1e-14)
+        assert_allclose(J[1][0], np.outer(y, np.ones(2)), rtol=1e-14)
+        assert_allclose(J[1][1], np.sum(x) * np.eye(3), rtol=1e-14)
+
+
 def test_grad_with_tuple_argnums_returns_a_tuple_and_int_argnums_does_not():
     x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
 
