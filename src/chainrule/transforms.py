@@ -307,7 +307,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         nums = _argnums(argnums, len(args), "jacfwd")
         out, _ = _push_forward(f, args, kwargs, (), [], "jacfwd")
         outs, out_structure = tree_flatten(out)
-        results = []
+        per_arg = []  # [argument] -> (structure, [out leaf m] -> [in leaf j] -> block)
         for i in nums:
             leaves, in_structure = tree_flatten(args[i])
             leaves = [_promote(x, "jacfwd") for x in leaves]
@@ -321,13 +321,11 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                                             [tree_unflatten(in_structure, t_leaves)], "jacfwd")[1]
                     columns.append(tree_flatten(tangent)[0])
                 per_leaf.append(columns)
-            per_out = []
-            for m, o in enumerate(outs):
-                blocks = [_block([column[m] for column in per_leaf[j]], tuple(np.shape(o)),
-                                 tuple(np.shape(x)), axis=-1) for j, x in enumerate(leaves)]
-                per_out.append(tree_unflatten(in_structure, blocks))
-            results.append(tree_unflatten(out_structure, per_out))
-        return _pick(results, argnums)
+            blocks = [[_block([column[m] for column in per_leaf[j]], tuple(np.shape(o)),
+                              tuple(np.shape(x)), axis=-1) for j, x in enumerate(leaves)]
+                      for m, o in enumerate(outs)]
+            per_arg.append((in_structure, blocks))
+        return _jacobian_tree(out_structure, len(outs), per_arg, argnums)
 
     return jacobian_f
 
@@ -353,17 +351,24 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                 grads = lin.pullback(cts, retain=True)
                 rows.append([tree_flatten(g)[0] for g in grads])
             rows_per_out.append(rows)
-        results = []
+        per_arg = []
         for a, (boxed, in_structure) in enumerate(lin.inputs):
-            per_out = []
-            for m, out in enumerate(outs):
-                blocks = [_block([row[a][j] for row in rows_per_out[m]], tuple(np.shape(out)),
-                                 tuple(box.shape), axis=0) for j, box in enumerate(boxed)]
-                per_out.append(tree_unflatten(in_structure, blocks))
-            results.append(tree_unflatten(lin.out_structure, per_out))
-        return _pick(results, argnums)
+            blocks = [[_block([row[a][j] for row in rows_per_out[m]], tuple(np.shape(out)),
+                              tuple(box.shape), axis=0) for j, box in enumerate(boxed)]
+                      for m, out in enumerate(outs)]
+            per_arg.append((in_structure, blocks))
+        return _jacobian_tree(lin.out_structure, len(outs), per_arg, argnums)
 
     return jacobian_f
+
+
+def _jacobian_tree(out_structure: Any, n_out: int, per_arg: list, argnums: Any) -> Any:
+    """Blocks arranged as JAX does: the output tree, then the arguments, then each input tree."""
+    per_out = []
+    for m in range(n_out):
+        per_out.append(_pick([tree_unflatten(structure, blocks[m])
+                              for structure, blocks in per_arg], argnums))
+    return tree_unflatten(out_structure, per_out)
 
 
 jacobian = jacrev

@@ -158,7 +158,7 @@ def _inside(ans, x, lo, hi):
 
 
 clip = primitive(_clip_impl, name="clip", shapes=[((3,),), ((2, 3),)],
-                 make_args=lambda rng, shape: (rng.normal(size=shape), -0.5, 0.5),
+                 make_args=lambda rng, shapes: (rng.normal(size=shapes[0]), -0.5, 0.5),
                  reference=_clip_impl)
 elementwise(clip, _inside, None, None)
 

@@ -1,0 +1,1 @@
+"""One module per ``chainrule`` subcommand (``add_arguments`` and ``run``)."""
