@@ -201,7 +201,7 @@ def _zeros_like_tree(tree: Any) -> Any:
 
 def _argument_names(f: Callable, n: int) -> list[str]:
     try:
-        params = list(inspect.signature(f).parameters.values())
+        params = list(inspect.signature(getattr(f, "impl", f)).parameters.values())
     except (TypeError, ValueError):
         return [""] * n
     names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from chainrule.core.trace import (
-    STATE, TAPE_TRACE, check_finite, dtype_of, shape_of,
+    STATE, TAPE_TRACE, Anomaly, check_finite, dtype_of, shape_of,
 )
 from chainrule.core.tensor import Node, Tensor
 from chainrule.ops._primitive import MISSING
@@ -92,13 +92,27 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
             raise NotImplementedError(
                 f"{prim.name}: no reverse-mode (VJP) rule for argument {i}; declare one "
                 f"with cr.defvjp or use forward mode (cr.jvp, cr.jacfwd)")
-        gx = fit_to(rule(g, ans, *inner, **params), x.shape, x.dtype)
         if STATE.anomaly:
-            check_finite(gx, f"the backward rule of '{prim.name}'", _site(node))
+            gx = _checked_rule(rule, node, g, ans, inner, params, x)
+        else:
+            gx = fit_to(rule(g, ans, *inner, **params), x.shape, x.dtype)
         if x._node is not None:
             x._node.grad = gx if x._node.grad is None else x._node.grad + gx
         else:
             _accumulate_leaf(leaf_grads, x, gx)
+
+
+def _checked_rule(rule: Any, node: Node, g: Any, ans: Any, inner: tuple, params: dict,
+                  x: Tensor) -> Any:
+    """A VJP rule under ``detect_anomaly``: a NaN/inf anywhere inside names this rule."""
+    what = f"the backward rule of '{node.prim.name}'"
+    try:
+        gx = fit_to(rule(g, ans, *inner, **params), x.shape, x.dtype)
+    except Anomaly as inner_anomaly:
+        raise Anomaly(f"detect_anomaly: {what} produced {inner_anomaly.bad}{_site(node)}",
+                      inner_anomaly.bad) from None
+    check_finite(gx, what, _site(node))
+    return gx
 
 
 def _accumulate_leaf(leaf_grads: dict, leaf: Tensor, g: Any) -> None:

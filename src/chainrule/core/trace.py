@@ -226,8 +226,15 @@ def check_finite(value: Any, what: str, where: str = "") -> None:
     raw = numpy.asarray(raw)
     if raw.dtype.kind in "fc" and not numpy.isfinite(raw).all():
         bad = "NaN" if numpy.isnan(raw).any() else "infinity"
-        raise FloatingPointError(
-            f"detect_anomaly: {what} produced {bad}{where or user_line()}")
+        raise Anomaly(f"detect_anomaly: {what} produced {bad}{where or user_line()}", bad)
+
+
+class Anomaly(FloatingPointError):
+    """A NaN or an infinity found by ``detect_anomaly``; ``.bad`` says which."""
+
+    def __init__(self, message: str, bad: str) -> None:
+        super().__init__(message)
+        self.bad = bad
 
 
 from chainrule.core.tensor import Node, Tensor  # noqa: E402  (tensor.py needs this module)
