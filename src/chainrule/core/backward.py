@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from chainrule.core.trace import (
-    STATE, TAPE_TRACE, Anomaly, check_finite, dtype_of, shape_of,
+    STATE, TAPE_TRACE, Anomaly, check_finite, dtype_of,
 )
 from chainrule.core.tensor import Node, Tensor
 from chainrule.ops._primitive import MISSING
@@ -79,8 +79,7 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
     if keep_tensors:
         inner, ans = args, Tensor(node.out, TAPE_TRACE, node, True)
     else:
-        inner = tuple(x._value if x.__class__ is Tensor and x._level == level else x
-                      for x in args)
+        inner = [x._value if x.__class__ is Tensor and x._level == level else x for x in args]
         ans = node.out
     for i, x in enumerate(args):
         if x.__class__ is not Tensor or x._level != level or not x.requires_grad:
@@ -95,7 +94,8 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
         if STATE.anomaly:
             gx = _checked_rule(rule, node, g, ans, inner, params, x)
         else:
-            gx = fit_to(rule(g, ans, *inner, **params), x.shape, x.dtype)
+            value = inner[i]
+            gx = fit_to(rule(g, ans, *inner, **params), value.shape, value.dtype)
         if x._node is not None:
             x._node.grad = gx if x._node.grad is None else x._node.grad + gx
         else:
@@ -144,9 +144,13 @@ def fit_to(g: Any, shape: tuple, dtype: Any, broadcast: bool = False) -> Any:
     Broadcasting in the forward pass is a sum in the backward pass: this is the
     one place it is undone.
     """
-    if shape_of(g) != shape:
+    try:
+        g_shape, g_dtype = g.shape, g.dtype
+    except AttributeError:  # a Python number
+        g_shape, g_dtype = (), dtype_of(g)
+    if g_shape != shape:
         g = broadcast_to(g, shape=shape) if broadcast else sum_to(g, shape=shape)
-    if dtype_of(g) != dtype and dtype.kind in "fc":
+    if g_dtype != dtype and dtype.kind in "fc":
         g = astype(g, dtype=dtype)
     return g
 

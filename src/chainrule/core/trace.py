@@ -20,7 +20,6 @@ import sys
 import traceback
 from typing import Any
 
-from chainrule.ops import _primitive
 from chainrule.ops._primitive import MISSING, Primitive
 
 TAPE, REVERSE, FORWARD = "tape", "reverse", "forward"
@@ -70,14 +69,23 @@ def next_level() -> int:
 
 # --- dispatch ---------------------------------------------------------------------
 
-def bind(prim: Primitive, args: tuple, params: dict) -> Any:
-    """Apply ``prim`` to ``args``: the hot path of the whole library."""
+def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
+    """Apply ``prim`` to ``args``: the hot path of the whole library.
+
+    Installed as ``Primitive.__call__``: calling a primitive calls this.
+    """
     top = None
     for x in args:
         if x.__class__ is Tensor and (top is None or x._level > top._level):
             top = x
     if top is None:
-        return _call_impl(prim, args, params)
+        try:
+            out = prim.impl(*args, **params)
+        except (ValueError, TypeError, IndexError) as error:
+            raise _op_error(prim, args, error) from None
+        if STATE.anomaly:
+            check_finite(out, f"{prim.name} (forward)")
+        return out
     level = top._level
     if level < STATE.floor or not prim.differentiable:
         return _call_below(prim, args, params, level)
@@ -89,39 +97,40 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     return _forward_call(prim, args, params, top._trace)
 
 
-def _call_impl(prim: Primitive, args: tuple, params: dict) -> Any:
-    try:
-        out = prim.impl(*args, **params)
-    except (ValueError, TypeError, IndexError) as error:
-        raise _op_error(prim, args, error) from None
-    if STATE.anomaly:
-        check_finite(out, f"{prim.name} (forward)")
-    return out
-
-
 def _call_below(prim: Primitive, args: tuple, params: dict, level: int) -> Any:
     """``level`` does not record: take its tensors' values and go one level down."""
-    inner = tuple(x._value if x.__class__ is Tensor and x._level == level else x for x in args)
-    out = bind(prim, inner, params)
-    if level == 0 and not isinstance(out, Tensor):
+    inner = [x._value if x.__class__ is Tensor and x._level == level else x for x in args]
+    out = bind(prim, *inner, **params)
+    if level == 0 and out.__class__ is not Tensor:
         return Tensor(out)  # a tensor in, a (constant) tensor out
     return out
 
 
-def _tape_call(prim: Primitive, args: tuple, params: dict) -> Any:
-    raw = tuple(x._value if x.__class__ is Tensor else x for x in args)
-    out = _call_impl(prim, raw, params)
-    if STATE.grad_enabled:
-        for x in args:
-            if x.__class__ is Tensor and x.requires_grad:
-                return Tensor(out, TAPE_TRACE, Node(prim, args, params, out), True)
+def _tape_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
+    """Level 0: compute on the raw values; record a node if an input requires grad."""
+    record = False
+    raw = []
+    for x in args:
+        if x.__class__ is Tensor:
+            raw.append(x._value)
+            record = record or x.requires_grad
+        else:
+            raw.append(x)
+    try:
+        out = prim.impl(*raw, **params)
+    except (ValueError, TypeError, IndexError) as error:
+        raise _op_error(prim, args, error) from None
+    if STATE.anomaly:
+        check_finite(out, f"{prim.name} (forward)")
+    if record and STATE.grad_enabled:
+        return Tensor(out, TAPE_TRACE, Node(prim, args, params, out), True)
     return Tensor(out)
 
 
 def _reverse_call(prim: Primitive, args: tuple, params: dict, trace: Trace) -> Any:
     level = trace.level
-    inner = tuple(x._value if x.__class__ is Tensor and x._level == level else x for x in args)
-    out = bind(prim, inner, params)
+    inner = [x._value if x.__class__ is Tensor and x._level == level else x for x in args]
+    out = bind(prim, *inner, **params)
     return Tensor(out, trace, Node(prim, args, params, out), True)
 
 
@@ -135,7 +144,7 @@ def _forward_call(prim: Primitive, args: tuple, params: dict, trace: Trace) -> A
         else:
             primals.append(x)
             tangents.append(None)
-    out = bind(prim, tuple(primals), params)
+    out = bind(prim, *primals, **params)
     tangent = forward_tangent(prim, out, primals, tangents, params)
     return Tensor(out, trace, None, True, tangent)
 
@@ -241,4 +250,4 @@ from chainrule.core.tensor import Node, Tensor  # noqa: E402  (tensor.py needs t
 from chainrule.ops.elementwise import add  # noqa: E402
 from chainrule.ops.creation import zeros_like  # noqa: E402
 
-_primitive.set_dispatcher(bind)
+Primitive.__call__ = bind  # type: ignore[method-assign]

@@ -72,7 +72,9 @@ class Primitive:
     meta: TestMeta | None = None
 
     def __call__(self, *args: Any, **params: Any) -> Any:
-        return _bind(self, args, params)
+        # Replaced by the autodiff core's dispatcher when chainrule.core is imported;
+        # until then (ops used alone) a primitive is just its implementation.
+        return self.impl(*args, **params)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -92,19 +94,6 @@ class Primitive:
 
 
 REGISTRY: dict[str, Primitive] = {}
-
-
-def _unbound(prim: Primitive, args: tuple, params: dict) -> Any:
-    return prim.impl(*args, **params)
-
-
-_bind: Callable[[Primitive, tuple, dict], Any] = _unbound
-
-
-def set_dispatcher(bind: Callable[[Primitive, tuple, dict], Any]) -> None:
-    """Called once by the autodiff core: route every primitive call through it."""
-    global _bind
-    _bind = bind
 
 
 def primitive(impl: Callable | None = None, *, name: str | None = None,
