@@ -8,3 +8,4 @@ from chainrule.ops._primitive import REGISTRY, Primitive, defjvp, defvjp, primit
 from chainrule.ops import (  # noqa: F401  (importing declares the ops)
     compare, creation, elementwise, indexing, linalg, nnops, reductions, shape,
 )
+from chainrule.ops import losses  # noqa: F401,E402  (fused softmax / sigmoid cross-entropy)
