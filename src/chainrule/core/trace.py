@@ -72,48 +72,20 @@ def next_level() -> int:
 def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     """Apply ``prim`` to ``args``: the hot path of the whole library.
 
-    Installed as ``Primitive.__call__``: calling a primitive calls this.
+    Installed as ``Primitive.__call__``: calling a primitive calls this. Plain
+    values go straight to the implementation; level-0 tensors (the tape) are
+    handled here in one pass; traced values go to their transformation.
     """
-    top = None
-    for x in args:
-        if x.__class__ is Tensor and (top is None or x._level > top._level):
-            top = x
-    if top is None:
-        try:
-            out = prim.impl(*args, **params)
-        except (ValueError, TypeError, IndexError) as error:
-            raise _op_error(prim, args, error) from None
-        if STATE.anomaly:
-            check_finite(out, f"{prim.name} (forward)")
-        return out
-    level = top._level
-    if level < STATE.floor or not prim.differentiable:
-        return _call_below(prim, args, params, level)
-    kind = top._trace.kind
-    if kind is TAPE:
-        return _tape_call(prim, args, params)
-    if kind is REVERSE:
-        return _reverse_call(prim, args, params, top._trace)
-    return _forward_call(prim, args, params, top._trace)
-
-
-def _call_below(prim: Primitive, args: tuple, params: dict, level: int) -> Any:
-    """``level`` does not record: take its tensors' values and go one level down."""
-    inner = [x._value if x.__class__ is Tensor and x._level == level else x for x in args]
-    out = bind(prim, *inner, **params)
-    if level == 0 and out.__class__ is not Tensor:
-        return Tensor(out)  # a tensor in, a (constant) tensor out
-    return out
-
-
-def _tape_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
-    """Level 0: compute on the raw values; record a node if an input requires grad."""
-    record = False
     raw = []
+    on_tape = False
+    record = False
     for x in args:
         if x.__class__ is Tensor:
-            raw.append(x._value)
+            if x._level:
+                return _bind_traced(prim, args, params)
+            on_tape = True
             record = record or x.requires_grad
+            raw.append(x._value)
         else:
             raw.append(x)
     try:
@@ -122,9 +94,31 @@ def _tape_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
         raise _op_error(prim, args, error) from None
     if STATE.anomaly:
         check_finite(out, f"{prim.name} (forward)")
-    if record and STATE.grad_enabled:
+    if not on_tape:
+        return out
+    if record and STATE.grad_enabled and prim.differentiable:
         return Tensor(out, TAPE_TRACE, Node(prim, args, params, out), True)
     return Tensor(out)
+
+
+def _bind_traced(prim: Primitive, args: tuple, params: dict) -> Any:
+    """Some input is traced by a transformation: the highest level handles the call."""
+    top = None
+    for x in args:
+        if x.__class__ is Tensor and (top is None or x._level > top._level):
+            top = x
+    level = top._level
+    if level < STATE.floor or not prim.differentiable:
+        return _call_below(prim, args, params, level)
+    if top._trace.kind is REVERSE:
+        return _reverse_call(prim, args, params, top._trace)
+    return _forward_call(prim, args, params, top._trace)
+
+
+def _call_below(prim: Primitive, args: tuple, params: dict, level: int) -> Any:
+    """``level`` does not record: take its tensors' values and go one level down."""
+    inner = [x._value if x.__class__ is Tensor and x._level == level else x for x in args]
+    return bind(prim, *inner, **params)
 
 
 def _reverse_call(prim: Primitive, args: tuple, params: dict, trace: Trace) -> Any:
