@@ -8,13 +8,35 @@ number down is a reverse topological order: no recursion, each node once.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from contextlib import contextmanager
+from heapq import heappop, heappush
+from typing import Any, Callable, Iterable, Iterator
 
 from chainrule.core.trace import (
     STATE, TAPE_TRACE, Anomaly, check_finite, dtype_of,
 )
 from chainrule.core.tensor import Node, Tensor
 from chainrule.ops._primitive import MISSING
+
+
+# Who watches the reverse pass: ``observer(node, adjoint)`` for each node it visits.
+# Empty in normal use (one falsy check per node); ``cr.inspect.trace`` reads the
+# adjoint column of its table with it, so the table shows the engine's own numbers.
+_observers: list[Callable[[Node, Any], None]] = []
+
+
+@contextmanager
+def observe_adjoints(observer: Callable[[Node, Any], None]) -> Iterator[None]:
+    """Call ``observer(node, adjoint)`` as the reverse pass reaches each node, in the block.
+
+    ``adjoint`` is the node's complete v̄ (every use summed), just before its
+    rules run; nodes are visited newest first.
+    """
+    _observers.append(observer)
+    try:
+        yield
+    finally:
+        _observers.remove(observer)
 
 
 def backprop(roots: Iterable[tuple[Tensor, Any]], level: int, keep_tensors: bool,
@@ -24,57 +46,49 @@ def backprop(roots: Iterable[tuple[Tensor, Any]], level: int, keep_tensors: bool
     Returns ``{id(leaf): (leaf, gradient)}``. With ``keep_tensors`` the rules
     run on the level's own tensors (so the backward pass is itself recorded:
     ``create_graph``); otherwise on the values one level down.
+
+    A node enters the queue with its first gradient contribution and leaves it
+    newest first: by then every node that used it has been processed, so its
+    adjoint is complete.
     """
     leaf_grads: dict[int, tuple[Tensor, Any]] = {}
-    starts = []
+    queue: list[tuple[int, Node]] = []
     for root, seed in roots:
         if root._node is None:
             _accumulate_leaf(leaf_grads, root, seed)
         else:
-            node = root._node
-            node.grad = seed if node.grad is None else node.grad + seed
-            starts.append(node)
-    for node in _reverse_order(starts, level):
+            _send(root._node, seed, queue)
+    while queue:
+        node = heappop(queue)[1]
         g, node.grad = node.grad, None
-        if g is None:
-            continue
-        _check_versions(node)
-        _backprop_node(node, g, level, keep_tensors, leaf_grads)
-        if not retain:
-            node.args = node.out = None  # free what the pass no longer needs
-    return leaf_grads
-
-
-def _reverse_order(starts: list[Node], level: int) -> list[Node]:
-    """Every node reachable from ``starts`` on ``level``, newest first."""
-    seen = set()
-    stack = list(starts)
-    nodes = []
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
         if node.args is None:
             raise RuntimeError(
                 f"backward: trying to go back through the graph a second time, but the "
                 f"values saved by '{node.prim.name}' were freed after the first backward "
                 f"pass; call backward(retain_graph=True) the first time if you need to "
                 f"go back through it again")
-        seen.add(node)
-        nodes.append(node)
-        for x in node.args:
-            if x.__class__ is Tensor and x._level == level and x._node is not None:
-                stack.append(x._node)
-    nodes.sort(key=_seq, reverse=True)
-    return nodes
+        if _observers:
+            for observe in _observers:
+                observe(node, g)
+        if node.versions:
+            _check_versions(node)
+        _backprop_node(node, g, level, keep_tensors, leaf_grads, queue)
+        if not retain:
+            node.args = node.out = None  # free what the pass no longer needs
+    return leaf_grads
 
 
-def _seq(node: Node) -> int:
-    return node.seq
+def _send(node: Node, g: Any, queue: list) -> None:
+    """Add ``g`` to a node's adjoint; queue the node at its first contribution."""
+    if node.grad is None:
+        node.grad = g
+        heappush(queue, (-node.seq, node))
+    else:
+        node.grad = node.grad + g
 
 
 def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
-                   leaf_grads: dict) -> None:
+                   leaf_grads: dict, queue: list) -> None:
     prim, args, params = node.prim, node.args, node.params
     if keep_tensors:
         inner, ans = args, Tensor(node.out, TAPE_TRACE, node, True)
@@ -94,10 +108,16 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
         if STATE.anomaly:
             gx = _checked_rule(rule, node, g, ans, inner, params, x)
         else:
+            gx = rule(g, ans, *inner, **params)
             value = inner[i]
-            gx = fit_to(rule(g, ans, *inner, **params), value.shape, value.dtype)
+            try:
+                fits = gx.shape == value.shape and gx.dtype == value.dtype
+            except AttributeError:
+                fits = False
+            if not fits:
+                gx = fit_to(gx, value.shape, value.dtype)
         if x._node is not None:
-            x._node.grad = gx if x._node.grad is None else x._node.grad + gx
+            _send(x._node, gx, queue)
         else:
             _accumulate_leaf(leaf_grads, x, gx)
 

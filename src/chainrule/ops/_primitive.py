@@ -164,14 +164,19 @@ def rules(prim: Primitive, vjp: Sequence[Callable | None] = (),
     return prim
 
 
-def elementwise(prim: Primitive, *derivatives: Callable | None) -> Primitive:
+def elementwise(prim: Primitive, *derivatives: Callable | None,
+                zero_safe: bool = False) -> Primitive:
     """Rules for an elementwise op from its partial derivatives.
 
     ``derivatives[i](ans, *args)`` is ∂ans/∂arg_i, elementwise; the Jacobian is
-    diagonal, so the VJP is ``g * d`` and the JVP is ``t * d``.
+    diagonal, so the VJP is ``g * d`` and the JVP is ``t * d``. With
+    ``zero_safe`` (for ops whose derivative can be inf or NaN, like ``sqrt`` at 0)
+    a zero ``g`` or ``t`` gives 0 even where ``d`` is inf or NaN (see
+    ``zero_safe_multiply``); the other ops use a plain product, which is cheaper.
     """
-    from chainrule.ops.elementwise import multiply  # the one op this helper needs
+    from chainrule.ops import elementwise as family  # the product these rules use
 
+    multiply = family.zero_safe_multiply if zero_safe else family.multiply
     for i, d in enumerate(derivatives):
         if d is None:
             prim.vjps[i] = prim.jvps[i] = None

@@ -10,6 +10,14 @@ Policies at kinks and ties (written once, here):
 * ``clip`` at a bound: derivative 1 (the bounds are inside the range).
 * ``power(x, y)`` w.r.t. ``y`` where ``x <= 0``: 0 (log x is undefined there).
 * ``sqrt`` at 0: +inf, as the one-sided derivative is.
+* a zero cotangent (or tangent) times an infinite or NaN local derivative is 0,
+  and so is any product in a rule with an exact zero factor (0 · inf = 0 · NaN = 0):
+  the rules of ops whose derivative can be inf or NaN (``sqrt``, ``log``,
+  ``divide``, ``power``, ``arcsin``, ...: declared ``zero_safe=True``) multiply
+  with :func:`zero_safe_multiply`; the others use a plain, cheaper product.
+  So ``where(x > 0, sqrt(x), 0.0)`` has the finite gradient 0 at ``x <= 0``: the
+  branch ``where`` did not take receives a zero cotangent, and its infinite or
+  NaN derivative (``sqrt`` at 0, or of a negative number) cannot poison the result.
 """
 
 from __future__ import annotations
@@ -33,6 +41,22 @@ def _binary(impl, name, domain=("real", "real")):
     return prim
 
 
+# --- the product every elementwise rule uses ------------------------------------------
+
+def _zero_safe_multiply_impl(g, d):
+    out = xp.multiply(g, d)
+    if not xp.isfinite(xp.sum(out)):   # one cheap reduction; the fix-up only when needed
+        out = xp.where(xp.logical_or(xp.equal(g, 0), xp.equal(d, 0)), xp.zeros_like(out), out)
+    return out
+
+
+zero_safe_multiply = _binary(_zero_safe_multiply_impl, "zero_safe_multiply")
+zero_safe_multiply.meta.reference = xp.multiply
+# g · d, except that an exact zero factor gives 0 even where the other is inf or NaN
+# (0 · anything = 0 for a cotangent or tangent: if the output does not move, neither does
+# anything before it; symmetric, so derivatives of the rules keep the property).
+elementwise(zero_safe_multiply, lambda ans, g, d: d, lambda ans, g, d: g, zero_safe=True)
+
 # --- arithmetic ------------------------------------------------------------------------
 
 add = _binary(xp.add, "add")
@@ -49,7 +73,8 @@ elementwise(multiply, lambda ans, x, y: y, lambda ans, x, y: x)
 divide = _binary(xp.divide, "divide", domain=("real", "nonzero"))
 elementwise(divide,
             lambda ans, x, y: divide(1.0, y),
-            lambda ans, x, y: negative(divide(ans, y)))        # d(x/y)/dy = -x/y²
+            lambda ans, x, y: negative(divide(ans, y)),        # d(x/y)/dy = -x/y²
+            zero_safe=True)
 
 negative = _unary(xp.negative, "negative")
 linear(negative, lambda g, ans, x: negative(g))
@@ -66,13 +91,13 @@ def _power_dy(ans, x, y):
 
 
 power = _binary(xp.power, "power", domain=("positive", "real"))
-elementwise(power, _power_dx, _power_dy)
+elementwise(power, _power_dx, _power_dy, zero_safe=True)
 
 square = _unary(xp.square, "square")
 elementwise(square, lambda ans, x: multiply(2.0, x))
 
 sqrt = _unary(xp.sqrt, "sqrt", domain="positive")
-elementwise(sqrt, lambda ans, x: divide(0.5, ans))
+elementwise(sqrt, lambda ans, x: divide(0.5, ans), zero_safe=True)
 
 # --- exponentials and logarithms --------------------------------------------------------
 
@@ -83,16 +108,16 @@ expm1 = _unary(xp.expm1, "expm1")
 elementwise(expm1, lambda ans, x: add(ans, 1.0))
 
 log = _unary(xp.log, "log", domain="positive")
-elementwise(log, lambda ans, x: divide(1.0, x))
+elementwise(log, lambda ans, x: divide(1.0, x), zero_safe=True)
 
 log1p = _unary(xp.log1p, "log1p", domain="positive")
-elementwise(log1p, lambda ans, x: divide(1.0, add(x, 1.0)))
+elementwise(log1p, lambda ans, x: divide(1.0, add(x, 1.0)), zero_safe=True)
 
 log2 = _unary(xp.log2, "log2", domain="positive")
-elementwise(log2, lambda ans, x: divide(1.0 / math.log(2.0), x))
+elementwise(log2, lambda ans, x: divide(1.0 / math.log(2.0), x), zero_safe=True)
 
 log10 = _unary(xp.log10, "log10", domain="positive")
-elementwise(log10, lambda ans, x: divide(1.0 / math.log(10.0), x))
+elementwise(log10, lambda ans, x: divide(1.0 / math.log(10.0), x), zero_safe=True)
 
 # --- trigonometric and hyperbolic -------------------------------------------------------
 
@@ -106,10 +131,10 @@ tan = _unary(xp.tan, "tan", domain="unit")
 elementwise(tan, lambda ans, x: add(1.0, square(ans)))          # d tan = (1 + tan²) dx
 
 arcsin = _unary(xp.arcsin, "arcsin", domain="unit")
-elementwise(arcsin, lambda ans, x: divide(1.0, sqrt(subtract(1.0, square(x)))))
+elementwise(arcsin, lambda ans, x: divide(1.0, sqrt(subtract(1.0, square(x)))), zero_safe=True)
 
 arccos = _unary(xp.arccos, "arccos", domain="unit")
-elementwise(arccos, lambda ans, x: divide(-1.0, sqrt(subtract(1.0, square(x)))))
+elementwise(arccos, lambda ans, x: divide(-1.0, sqrt(subtract(1.0, square(x)))), zero_safe=True)
 
 arctan = _unary(xp.arctan, "arctan")
 elementwise(arctan, lambda ans, x: divide(1.0, add(1.0, square(x))))
