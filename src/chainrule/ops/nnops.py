@@ -31,7 +31,7 @@ def _relu_impl(x):
 
 
 relu = primitive(_relu_impl, name="relu", shapes=UNARY, domain="nonzero", reference=_relu_impl)
-elementwise(relu, lambda ans, x: where(greater(x, 0), 1.0, 0.0))
+elementwise(relu, lambda ans, x: greater(x, 0))   # a mask keeps the dtype: g · [x > 0]
 
 
 def _logsumexp_impl(x, axis=None, keepdims=False):
