@@ -9,11 +9,13 @@ broadcasting and scalars, and keyword parameters):
 * JVP and VJP agree with each other: ⟨u, J v⟩ = ⟨Jᵀ u, v⟩ to 1e-12.
 """
 
+import types
+
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.ops import REGISTRY
+from chainrule.ops import REGISTRY, Primitive
 
 DOMAINS = {
     "real": lambda rng, shape: rng.normal(size=shape),
@@ -63,8 +65,16 @@ def _as_function(prim, args, params):
 
 
 def test_every_primitive_declares_test_metadata():
-    missing = [name for name, prim in REGISTRY.items() if prim.meta is None]
+    declared = {}
+    for name, module in sorted(vars(cr.ops).items()):
+        if isinstance(module, types.ModuleType):
+            for value in vars(module).values():
+                if isinstance(value, Primitive) and value.differentiable:
+                    declared[value.name] = value
+    assert len(declared) > 40
+    missing = [name for name, prim in declared.items() if prim.meta is None]
     assert not missing, f"primitives without test metadata: {missing}"
+    assert not [name for name, prim in declared.items() if REGISTRY.get(name) is not prim]
     assert len(CASES) > 60
 
 
@@ -106,3 +116,17 @@ def test_jvp_and_vjp_are_transposes(prim, shapes, params):
     forward = np.sum(u * out_tangent)
     reverse = sum(np.sum(c * t) for c, t in zip(cotangents, tangents))
     np.testing.assert_allclose(forward, reverse, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("prim,shapes,params", CASES)
+def test_batching_rule_matches_a_loop_over_the_batch(prim, shapes, params):
+    """vmap (one vectorized call through the op's batching rule) = one call per entry."""
+    examples = [_args(prim, shapes, seed=s) for s in range(3)]
+    for mapped in [range(len(examples[0])), [0]]:  # every argument batched; only the first
+        batch = [np.stack([np.asarray(e[i]) for e in examples]) if i in mapped else examples[0][i]
+                 for i in range(len(examples[0]))]
+        axes = [0 if i in mapped else None for i in range(len(batch))]
+        got = cr.vmap(lambda *a: prim(*a, **params), in_axes=axes)(*batch)
+        expected = [prim(*[e[i] if i in mapped else examples[0][i] for i in range(len(e))], **params)
+                    for e in examples]
+        np.testing.assert_allclose(got, np.stack(expected), rtol=1e-12, atol=1e-12)

@@ -18,9 +18,9 @@ import numpy as np
 
 from chainrule.core.backward import backprop
 from chainrule.core.tensor import Tensor
-from chainrule.core.trace import FORWARD, REVERSE, Trace, new_trace
+from chainrule.core.trace import BATCH, FORWARD, REVERSE, Trace, new_trace
 from chainrule.ops.creation import zeros_like
-from chainrule.ops.shape import reshape, stack
+from chainrule.ops.shape import broadcast_to, reshape, transpose
 
 # --- trees ---------------------------------------------------------------------------------
 
@@ -279,24 +279,72 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     return _push_forward(f, primals, {}, tuple(range(len(primals))), tangents, "jvp")
 
 
+# --- mapping over a batch axis ------------------------------------------------------------------
+
+
+def vmap(f: Callable, in_axes: int | None | Sequence[int | None] = 0) -> Callable:
+    """Map ``f`` over an axis of its arguments in one vectorized pass (batch axis first out).
+
+    ``in_axes`` gives, per positional argument, the axis to map over (``None``:
+    the same value for every entry); an int applies to all. Each op runs once on
+    the whole batch through its batching rule (``ops/batching.py``).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp, numpy as np
+    >>> cr.vmap(lambda row: cnp.sum(row ** 2))(np.arange(6.0).reshape(2, 3)).tolist()
+    [5.0, 50.0]
+    """
+    @functools.wraps(f)
+    def mapped(*args: Any, **kwargs: Any) -> Any:
+        axes = [in_axes] * len(args) if not isinstance(in_axes, (tuple, list)) else list(in_axes)
+        if len(axes) != len(args):
+            raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} arguments")
+        sizes = {np.shape(leaf)[axis] for arg, axis in zip(args, axes) if axis is not None
+                 for leaf in tree_flatten(arg)[0]}
+        if len(sizes) != 1:
+            raise ValueError(f"vmap: the mapped axes must have one common length, got "
+                             f"{sorted(sizes) or 'no mapped argument'}")
+        return _map_batch(f, args, kwargs, axes, sizes.pop())
+
+    return mapped
+
+
+def _map_batch(f: Callable, args: Sequence, kwargs: dict, axes: Sequence, size: int) -> Any:
+    trace = new_trace(BATCH, size)
+    boxed = []
+    for arg, axis in zip(args, axes):
+        if axis is None:
+            boxed.append(arg)
+            continue
+        leaves, structure = tree_flatten(arg)
+        leaves = [Tensor(_leading(leaf, axis), trace) for leaf in leaves]
+        boxed.append(tree_unflatten(structure, leaves))
+    out = f(*boxed, **kwargs)
+    leaves, structure = tree_flatten(out)
+    return tree_unflatten(structure, [_batched_result(leaf, trace) for leaf in leaves])
+
+
+def _leading(x: Any, axis: int) -> Any:
+    if axis % max(len(np.shape(x)), 1) == 0:
+        return x
+    order = list(range(len(np.shape(x))))
+    order.insert(0, order.pop(axis))
+    return transpose(x, axes=tuple(order))
+
+
+def _batched_result(x: Any, trace: Trace) -> Any:
+    if isinstance(x, Tensor) and x._level == trace.level:
+        return _leaf_value(x, trace)
+    return broadcast_to(x, shape=(trace.size,) + tuple(np.shape(x)))  # the same for every entry
+
+
 # --- Jacobians and Hessians ------------------------------------------------------------------
 
 
-def _basis(x: Any, k: int) -> np.ndarray:
-    e = np.zeros(int(np.prod(np.shape(x), dtype=np.int64)), dtype=_float_dtype(x))
-    e[k] = 1
-    return e.reshape(np.shape(x))
-
-
-def _block(slices: list, out_shape: tuple, in_shape: tuple, axis: int) -> Any:
-    """Stack Jacobian columns (axis -1) or rows (axis 0) into out_shape + in_shape."""
-    if not slices:
-        return np.zeros(out_shape + in_shape)
-    return reshape(stack(*slices, axis=axis), shape=out_shape + in_shape)
-
-
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """The Jacobian of ``f``, column by column with forward mode: shape out.shape + in.shape.
+    """The Jacobian of ``f`` by forward mode: shape out.shape + in.shape.
+
+    Pushes the whole basis of tangents (one per input entry: the columns) through
+    ``f`` in one vectorized pass.
 
     >>> import chainrule as cr, chainrule.numpy as cnp, numpy as np
     >>> cr.jacfwd(lambda x: x ** 2)(np.array([1.0, 2.0])).tolist()
@@ -311,27 +359,52 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         for i in nums:
             leaves, in_structure = tree_flatten(args[i])
             leaves = [_promote(x, "jacfwd") for x in leaves]
-            per_leaf = []  # [in leaf j] -> [column k] -> output tangent leaves
-            for j, x in enumerate(leaves):
-                columns = []
-                for k in range(_size(x)):
-                    t_leaves = [np.zeros(np.shape(y), dtype=_float_dtype(y)) for y in leaves]
-                    t_leaves[j] = _basis(x, k)
-                    tangent = _push_forward(f, args, kwargs, (i,),
-                                            [tree_unflatten(in_structure, t_leaves)], "jacfwd")[1]
-                    columns.append(tree_flatten(tangent)[0])
-                per_leaf.append(columns)
-            blocks = [[_block([column[m] for column in per_leaf[j]], tuple(np.shape(o)),
-                              tuple(np.shape(x)), axis=-1) for j, x in enumerate(leaves)]
-                      for m, o in enumerate(outs)]
+            columns = [_columns(f, args, kwargs, i, leaves, in_structure, j) for j in range(len(leaves))]
+            blocks = [[_to_block(columns[j] and columns[j][m], np.shape(o), np.shape(x), batch_first=False)
+                       for j, x in enumerate(leaves)] for m, o in enumerate(outs)]
             per_arg.append((in_structure, blocks))
         return _jacobian_tree(out_structure, len(outs), per_arg, argnums)
 
     return jacobian_f
 
 
+def _columns(f: Callable, args: tuple, kwargs: dict, i: int, leaves: list, structure: Any,
+             j: int) -> list:
+    """J e_k for every basis vector e_k of input leaf j, batched: [out leaf] -> (n, *out)."""
+    x = leaves[j]
+    basis = _identity(x)
+
+    def along(e: Any) -> Any:
+        t_leaves = [np.zeros(np.shape(y), dtype=_float_dtype(y)) for y in leaves]
+        t_leaves[j] = e
+        return _push_forward(f, args, kwargs, (i,), [tree_unflatten(structure, t_leaves)],
+                             "jacfwd")[1]
+
+    return tree_flatten(vmap(along)(basis))[0] if _size(x) else None
+
+
+def _identity(x: Any) -> np.ndarray:
+    """The basis e_0, e_1, ... of x's space, stacked: shape (x.size, *x.shape)."""
+    n = _size(x)
+    return np.eye(n, dtype=_float_dtype(x)).reshape((n,) + tuple(np.shape(x)))
+
+
+def _to_block(stacked: Any, out_shape: tuple, in_shape: tuple, batch_first: bool) -> Any:
+    """A batch of Jacobian columns (n, *out) or rows (m, *in) as out_shape + in_shape."""
+    out_shape, in_shape = tuple(out_shape), tuple(in_shape)
+    if stacked is None:
+        return np.zeros(out_shape + in_shape)
+    if not batch_first:  # columns: move the batch axis (input entries) to the end
+        order = tuple(range(1, len(out_shape) + 1)) + (0,)
+        stacked = transpose(stacked, axes=order)
+    return reshape(stacked, shape=out_shape + in_shape)
+
+
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """The Jacobian of ``f``, row by row with reverse mode: shape out.shape + in.shape.
+    """The Jacobian of ``f`` by reverse mode: shape out.shape + in.shape.
+
+    Records ``f`` once, then pulls the whole basis of cotangents (one per output
+    entry: the rows) back through the graph in one vectorized pass.
 
     >>> import chainrule as cr, numpy as np
     >>> cr.jacrev(lambda x: x[0] * x)(np.array([1.0, 2.0])).tolist()
@@ -342,24 +415,29 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         nums = _argnums(argnums, len(args), "jacrev")
         lin = _Linearized(f, args, kwargs, nums, "jacrev")
         outs = [_leaf_value(o, lin.trace) for o in lin.out_leaves]
-        rows_per_out = []  # [out leaf][row k] -> list over args of gradient leaves
-        for m, out in enumerate(outs):
-            rows = []
-            for k in range(_size(out)):
-                cts = [np.zeros(np.shape(o), dtype=_float_dtype(o)) for o in outs]
-                cts[m] = _basis(out, k)
-                grads = lin.pullback(cts, retain=True)
-                rows.append([tree_flatten(g)[0] for g in grads])
-            rows_per_out.append(rows)
+        rows = [_rows(lin, outs, m) for m in range(len(outs))]  # [m][arg] -> gradient leaves
         per_arg = []
         for a, (boxed, in_structure) in enumerate(lin.inputs):
-            blocks = [[_block([row[a][j] for row in rows_per_out[m]], tuple(np.shape(out)),
-                              tuple(box.shape), axis=0) for j, box in enumerate(boxed)]
-                      for m, out in enumerate(outs)]
+            blocks = [[_to_block(rows[m][a][j] if rows[m] else None, np.shape(out),
+                                 box.shape, batch_first=True)
+                       for j, box in enumerate(boxed)] for m, out in enumerate(outs)]
             per_arg.append((in_structure, blocks))
         return _jacobian_tree(lin.out_structure, len(outs), per_arg, argnums)
 
     return jacobian_f
+
+
+def _rows(lin: _Linearized, outs: list, m: int) -> list | None:
+    """uᵀJ for every basis vector u of output leaf m, batched: [arg] -> [leaf] -> (n, *in)."""
+    if not _size(outs[m]):
+        return None
+
+    def pull(u: Any) -> list:
+        cotangents = [np.zeros(np.shape(o), dtype=_float_dtype(o)) for o in outs]
+        cotangents[m] = u
+        return [tree_flatten(g)[0] for g in lin.pullback(cotangents, retain=True)]
+
+    return vmap(pull)(_identity(outs[m]))
 
 
 def _jacobian_tree(out_structure: Any, n_out: int, per_arg: list, argnums: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as _np  # only for conversions at the edge (__array__, repr, tensor())
 
-from chainrule.core.trace import STATE, TAPE_TRACE, Trace, _sequence, user_frame
+from chainrule.core.trace import BATCH, STATE, TAPE_TRACE, Trace, _sequence, user_frame
 
 
 class Node:
@@ -73,7 +73,8 @@ class Tensor:
     # --- what it is -------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return tuple(getattr(self._value, "shape", ()))
+        shape = tuple(getattr(self._value, "shape", ()))
+        return shape[1:] if self._trace.kind is BATCH else shape  # vmap: one example's shape
 
     @property
     def ndim(self) -> int:

@@ -22,17 +22,18 @@ from typing import Any
 
 from chainrule.ops._primitive import MISSING, Primitive
 
-TAPE, REVERSE, FORWARD = "tape", "reverse", "forward"
+TAPE, REVERSE, FORWARD, BATCH = "tape", "reverse", "forward", "batch"
 
 
 class Trace:
     """One transformation in progress (or the imperative tape, level 0)."""
 
-    __slots__ = ("level", "kind")
+    __slots__ = ("level", "kind", "size")
 
-    def __init__(self, level: int, kind: str) -> None:
+    def __init__(self, level: int, kind: str, size: int = 0) -> None:
         self.level = level
         self.kind = kind
+        self.size = size  # the batch length, for a batch trace (vmap)
 
     def __repr__(self) -> str:
         return f"<{self.kind} trace, level {self.level}>"
@@ -55,11 +56,11 @@ _last_level = 0
 _sequence = itertools.count()  # creation order of graph nodes: a topological order
 
 
-def new_trace(kind: str) -> Trace:
+def new_trace(kind: str, size: int = 0) -> Trace:
     """Open a level above every existing one."""
     global _last_level
     _last_level += 1
-    return Trace(_last_level, kind)
+    return Trace(_last_level, kind, size)
 
 
 def next_level() -> int:
@@ -108,9 +109,12 @@ def _bind_traced(prim: Primitive, args: tuple, params: dict) -> Any:
         if x.__class__ is Tensor and (top is None or x._level > top._level):
             top = x
     level = top._level
+    kind = top._trace.kind
+    if kind is BATCH:  # mapping is not differentiating: no_grad and constants don't apply
+        return _batch_call(prim, args, params, top._trace)
     if level < STATE.floor or not prim.differentiable:
         return _call_below(prim, args, params, level)
-    if top._trace.kind is REVERSE:
+    if kind is REVERSE:
         return _reverse_call(prim, args, params, top._trace)
     return _forward_call(prim, args, params, top._trace)
 
@@ -141,6 +145,18 @@ def _forward_call(prim: Primitive, args: tuple, params: dict, trace: Trace) -> A
     out = bind(prim, *primals, **params)
     tangent = forward_tangent(prim, out, primals, tangents, params)
     return Tensor(out, trace, None, True, tangent)
+
+
+def _batch_call(prim: Primitive, args: tuple, params: dict, trace: Trace) -> Any:
+    """vmap: apply the op to every batch entry at once (the op's batching rule)."""
+    level = trace.level
+    values, batched = [], []
+    for x in args:
+        mine = x.__class__ is Tensor and x._level == level
+        values.append(x._value if mine else x)
+        batched.append(mine)
+    out = apply_batched(prim, values, batched, trace.size, params)
+    return Tensor(out, trace)
 
 
 def forward_tangent(prim: Primitive, out: Any, primals: list, tangents: list, params: dict) -> Any:
@@ -241,6 +257,7 @@ class Anomaly(FloatingPointError):
 
 
 from chainrule.core.tensor import Node, Tensor  # noqa: E402  (tensor.py needs this module)
+from chainrule.ops.batching import apply_batched  # noqa: E402
 from chainrule.ops.elementwise import add  # noqa: E402
 from chainrule.ops.creation import zeros_like  # noqa: E402
 

@@ -67,6 +67,10 @@ class Primitive:
     jvp_all: Callable | None = None
     # optional VJP rule maker for variadic ops: ``variadic_vjp(i)`` is the rule of argument i
     variadic_vjp: Callable[[int], Callable] | None = None
+    # optional batching rule ``batch(args, batched, size, **params)`` (see ops/batching.py):
+    # the op applied to arguments of which those flagged in ``batched`` carry a leading
+    # batch axis of length ``size``; returns the result with the batch axis leading.
+    batch: Callable | None = None
     differentiable: bool = True
     shape_error: str = "are not compatible"
     meta: TestMeta | None = None
@@ -111,10 +115,10 @@ def primitive(impl: Callable | None = None, *, name: str | None = None,
     def wrap(fn: Callable) -> Primitive:
         prim = Primitive(fn, name or fn.__name__)
         prim.__doc__ = fn.__doc__
-        if meta:
+        if meta:  # the library's ops carry test metadata and join the op table
             prim.meta = TestMeta(**meta)
-        if register:
-            REGISTRY[prim.name] = prim
+            if register:
+                REGISTRY[prim.name] = prim
         return prim
 
     return wrap(impl) if impl is not None else wrap

@@ -139,6 +139,11 @@ elementwise(arccos, lambda ans, x: divide(-1.0, sqrt(subtract(1.0, square(x)))),
 arctan = _unary(xp.arctan, "arctan")
 elementwise(arctan, lambda ans, x: divide(1.0, add(1.0, square(x))))
 
+arctan2 = _binary(xp.arctan2, "arctan2")
+elementwise(arctan2,   # d atan2(y, x) = (x dy − y dx) / (x² + y²)
+            lambda ans, y, x: divide(x, add(square(x), square(y))),
+            lambda ans, y, x: negative(divide(y, add(square(x), square(y)))))
+
 sinh = _unary(xp.sinh, "sinh")
 elementwise(sinh, lambda ans, x: cosh(x))
 
@@ -206,7 +211,8 @@ def _astype_impl(x, dtype):
     return x.astype(dtype, copy=False) if hasattr(x, "astype") else xp.asarray(x, dtype=dtype)
 
 
-astype = primitive(_astype_impl, name="astype", register=False)
+astype = primitive(_astype_impl, name="astype", shapes=UNARY, params=[{"dtype": xp.dtype("float64")}],
+                   reference=_astype_impl)
 rules(astype, vjp=[lambda g, ans, x, dtype: astype(g, dtype=x.dtype)],
       jvp=[lambda t, ans, x, dtype: astype(t, dtype=dtype)])
 
