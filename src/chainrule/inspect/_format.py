@@ -56,7 +56,7 @@ def summary(value: Any, digits: int = 6) -> str:
     if array.ndim == 0:
         return number(array.item(), digits)
     if array.size <= SMALL:
-        return _nested(array, digits)
+        return _nested(array, min(digits, 4))
     if array.dtype.kind not in "biuf" or array.size == 0:
         return f"{shape_text(array.shape)} {array.dtype}"
     finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array

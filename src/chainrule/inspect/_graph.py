@@ -118,7 +118,8 @@ def operation_text(op: str, inputs: Sequence[str], params: dict, label: str = ""
         return f"-{inputs[0]}"
     if op == "getitem" and len(inputs) == 1 and set(params) == {"index"}:
         return f"{inputs[0]}[{_index_text(params['index'])}]"
-    extra = [f"{key}={_param_text(value)}" for key, value in params.items() if value is not None]
+    extra = [f"{key}={_param_text(value)}" for key, value in params.items()
+             if value is not None and value is not False]
     return f"{op}({', '.join([*inputs, *extra])})"
 
 

@@ -22,6 +22,9 @@ import subprocess
 import tempfile
 from typing import Any, Mapping
 
+import numpy as np
+
+from chainrule.core.backward import backprop, observe_adjoints
 from chainrule.core.tensor import Tensor
 from chainrule.inspect import _format
 from chainrule.inspect._graph import Rows, walk
@@ -131,9 +134,10 @@ def draw(tensor_or_trace: Any, *, expand: bool | None = None, max_nodes: int = 3
     * a Trace (``cr.inspect.trace(f, ...)``): every row, with its value and
       its adjoint (the gradient of the output) on the edges;
     * a tensor from the imperative API (``y = ...; draw(y)``): the recorded
-      graph behind it, leaves that require grad as inputs (with ``.grad``
-      once ``backward()`` has run; draw before it, or use
-      ``backward(retain_graph=True)``: the pass frees the graph).
+      graph behind it, with leaves that require grad as inputs. For a scalar,
+      the gradients on the edges come from a reverse pass of the engine's
+      own that neither touches ``.grad`` nor frees the graph. Draw before
+      ``backward()`` (which frees the graph) or use ``backward(retain_graph=True)``.
 
     ``names`` maps input tensors to names; ``values=False`` leaves values off
     the edges; ``expand`` and ``max_nodes`` decide whether scopes collapse.
@@ -151,7 +155,7 @@ def draw(tensor_or_trace: Any, *, expand: bool | None = None, max_nodes: int = 3
             tensor_or_trace[tensor_or_trace.output_name]) if tensor_or_trace.output_name else None
         title = tensor_or_trace.title if title is None else title
     elif isinstance(tensor_or_trace, Tensor):
-        rows, output_index = _rows_of_tensor(tensor_or_trace, names or {})
+        rows, output_index = _rows_of_tensor(tensor_or_trace, names or {}, values)
     else:
         raise TypeError(f"draw: expected a Tensor or a Trace (from cr.inspect.trace), got "
                         f"{type(tensor_or_trace).__name__}; to draw a function, draw "
@@ -159,17 +163,35 @@ def draw(tensor_or_trace: Any, *, expand: bool | None = None, max_nodes: int = 3
     return _Dot(rows, output_index, expand, max_nodes, values, title, rankdir).drawing()
 
 
-def _rows_of_tensor(t: Tensor, names: Mapping[Any, str]) -> tuple[Rows, int | None]:
+def _rows_of_tensor(t: Tensor, names: Mapping[Any, str],
+                    gradients: bool) -> tuple[Rows, int | None]:
     level = t._level
     leaves, nodes = walk([t], level)
     by_id = {id(key): str(value) for key, value in names.items()}
     inputs = [(leaf, by_id.get(id(leaf), ""), True) for leaf in leaves
               if leaf.requires_grad or level > 0]
     rows = Rows(inputs, nodes, level)
-    for leaf, _, _ in inputs:
-        if leaf.grad is not None:
-            rows.rows[rows.index_of_leaf[id(leaf)]]["adjoint"] = _format.plain(leaf.grad)
-    return rows, rows.index_of(t)
+    output_index = rows.index_of(t)
+    if gradients and level == 0 and t.size == 1 and output_index is not None:
+        _tape_adjoints(t, rows)
+    return rows, output_index
+
+
+def _tape_adjoints(t: Tensor, rows: Rows) -> None:
+    """Every row's ∂t/∂v, by the engine's reverse pass, leaving ``.grad`` and the graph alone."""
+    adjoints: dict[int, Any] = {}
+
+    def record(node: Any, g: Any) -> None:
+        adjoints[id(node)] = g
+
+    seed = np.ones(t.shape, dtype=t.dtype if np.dtype(t.dtype).kind in "fc" else np.float64)
+    with observe_adjoints(record):
+        leaf_grads = backprop([(t, seed)], 0, keep_tensors=False, retain=True)
+    for key, index in rows.index_of_node.items():
+        rows.rows[index]["adjoint"] = _format.plain(adjoints.get(key, np.zeros(rows.rows[index]["shape"])))
+    for key, index in rows.index_of_leaf.items():
+        g = leaf_grads[key][1] if key in leaf_grads else np.zeros(rows.rows[index]["shape"])
+        rows.rows[index]["adjoint"] = _format.plain(g)
 
 
 class _Dot:
@@ -281,12 +303,15 @@ class _Dot:
             return
         symbol = _html(SYMBOLS.get(row["op"], row["op"]))
         params = "".join(f'<br/><font point-size="9">{_html(key)}={_html(_short_param(v))}'
-                         f"</font>" for key, v in row["params"].items() if v is not None)
+                         f"</font>" for key, v in row["params"].items()
+                         if v is not None and v is not False)
         if row["label"]:
             small = (f'<font point-size="9" color="{QUIET_COLOR}">{_html(_detail(row))} '
                      f'<b>{_html(row["label"])}</b></font>')
+        tooltip = _quote(f"{name} = {row['operation']}  ({row['op']})")
         self.lines.append(f'{indent}n{index + 1} [shape=ellipse, style=filled, '
-                          f'fillcolor="#fdf3e1", label=<<b>{symbol}</b>{params}<br/>{small}>];')
+                          f'fillcolor="#fdf3e1", tooltip="{tooltip}", '
+                          f'label=<<b>{symbol}</b>{params}<br/>{small}>];')
 
     def emit_group(self, group: str, members: list[int]) -> None:
         self.count += 1
@@ -297,8 +322,10 @@ class _Dot:
         listed = ", ".join(ops[:5]) + (", ..." if len(ops) > 5 else "")
         last = self.rows[members[-1]]
         shape = _format.shape_text(last["shape"]) if last["shape"] else "scalar"
+        tooltip = _quote("; ".join(f"{self.rows[i]['name']} = {self.rows[i]['operation']}"
+                                   for i in members)[:2000])
         self.lines.append(
-            f'  {self.group_id(group)} [shape=box3d, style=filled, fillcolor="#eeeeee", '
+            f'  {self.group_id(group)} [shape=box3d, tooltip="{tooltip}", style=filled, fillcolor="#eeeeee", '
             f'label=<<b>{_html(group)}</b><br/><font point-size="9">{len(members)} ops: '
             f'{_html(listed)}<br/>{_html(last["name"])} {_html(shape)}</font>>];')
 

@@ -400,6 +400,6 @@ def _title(f: Callable, names: list[str], args: tuple) -> str:
     what = getattr(f, "__name__", "f")
     if what == "<lambda>":
         what = "f"
-    values = ", ".join(f"{name}={_format.summary(arg)}" if not isinstance(arg, (tuple, list, dict))
+    values = ", ".join(f"{name}={_format.short(arg)}" if not isinstance(arg, (tuple, list, dict))
                        else f"{name}=..." for name, arg in zip(names, args))
     return f"trace of {what}({', '.join(names)}) at {values}"
