@@ -31,12 +31,9 @@ class Node:
         self.out = out
         self.seq = next(_sequence)
         self.grad = None
-        versions = None
-        for x in args:
-            if x.__class__ is Tensor and x._node is None:
-                versions = versions or []
-                versions.append((x, x._version))
-        self.versions = versions
+        # the versions of the leaves it read, to catch a later in-place change of them
+        self.versions = [(x, x._version) for x in args
+                         if x.__class__ is Tensor and x._node is None] or None
         self.site = user_frame() if STATE.anomaly else None
 
     def __repr__(self) -> str:

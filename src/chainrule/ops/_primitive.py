@@ -185,9 +185,22 @@ def elementwise(prim: Primitive, *derivatives: Callable | None,
         if d is None:
             prim.vjps[i] = prim.jvps[i] = None
             continue
-        prim.vjps[i] = (lambda d: lambda g, ans, *a, **p: multiply(g, d(ans, *a, **p)))(d)
-        prim.jvps[i] = (lambda d: lambda t, ans, *a, **p: multiply(t, d(ans, *a, **p)))(d)
+        prim.vjps[i] = prim.jvps[i] = _times_derivative(multiply, d)
     return prim
+
+
+def _times_derivative(multiply: Callable, d: Callable) -> Callable:
+    """``g · d(ans, *args)``: the rule of a diagonal Jacobian (VJP and JVP alike).
+
+    Unary and binary ops get a closure without ``*args`` packing: these rules run
+    once per node in every backward pass.
+    """
+    arity = getattr(getattr(d, "__code__", None), "co_argcount", None)
+    if arity == 2:
+        return lambda g, ans, x: multiply(g, d(ans, x))
+    if arity == 3:
+        return lambda g, ans, x, y: multiply(g, d(ans, x, y))
+    return lambda g, ans, *args, **params: multiply(g, d(ans, *args, **params))
 
 
 def linear(prim: Primitive, *transposes: Callable | None, nargs: int = 1) -> Primitive:
