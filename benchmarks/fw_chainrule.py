@@ -1,0 +1,148 @@
+"""chainrule, written with the engine directly: leaf tensors, operators, ``backward()``
+(imperative, for the training loops) and ``cr.grad``/``cr.hessian``/``cr.jacfwd``/
+``cr.jacrev`` (functional, for the derivatives of functions)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import chainrule as cr
+import chainrule.numpy as cnp
+from benchmarks.workloads import Skip
+
+NOTES: list[str] = []   # what this run of the module had to fall back on
+
+try:
+    from chainrule.ops.losses import softmax_cross_entropy
+except ImportError:     # an engine without the fused loss: log_softmax and a gather
+    softmax_cross_entropy = None
+
+
+def version() -> str:
+    return cr.__version__
+
+
+# --- W1: MLP training ------------------------------------------------------------------------
+
+class MLPTrainer:
+    def __init__(self, params: list[np.ndarray], activation: str, lr: float) -> None:
+        self.params = [cr.tensor(p, requires_grad=True) for p in params]
+        self.activation = cr.relu if activation == "relu" else cr.sigmoid
+        self.lr = lr
+        self.one_hot = np.eye(params[-1].shape[0], dtype=params[-1].dtype)
+        if softmax_cross_entropy is None:
+            NOTES.append("no chainrule.ops.losses: loss = -mean(log_softmax(logits)[rows, y])")
+
+    def _forward(self, x: np.ndarray) -> cr.Tensor:
+        h = x
+        layers = list(zip(self.params[0::2], self.params[1::2]))
+        for i, (w, b) in enumerate(layers):
+            h = h @ w + b
+            if i < len(layers) - 1:
+                h = self.activation(h)
+        return h
+
+    def _loss(self, logits: cr.Tensor, y: np.ndarray) -> cr.Tensor:
+        if softmax_cross_entropy is not None:
+            return softmax_cross_entropy(logits, self.one_hot[y])
+        return -cr.log_softmax(logits)[np.arange(len(y)), y].mean()
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        loss = self._loss(self._forward(x), y)
+        loss.backward()
+        with cr.no_grad():
+            for p in self.params:
+                p.sub_(self.lr * p.grad)
+                p.grad = None
+        return loss
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        with cr.no_grad():
+            return self._forward(x).numpy()
+
+    def sync(self) -> None:
+        pass
+
+
+def mlp_trainer(params: list[np.ndarray], activation: str, lr: float) -> MLPTrainer:
+    return MLPTrainer(params, activation, lr)
+
+
+# --- W2 ------------------------------------------------------------------------------------
+
+def chain_grad(x: np.ndarray, cycles: int, scale: float):
+    def gradient() -> np.ndarray:
+        leaf = v = cr.tensor(x, requires_grad=True)
+        for _ in range(cycles):
+            v = v + cnp.tanh(cnp.sin(v) * scale)
+        v.sum().backward()
+        return leaf.grad.numpy()
+    return gradient
+
+
+# --- W3 ------------------------------------------------------------------------------------
+
+def small_mlp_grad(params: list[np.ndarray], x: np.ndarray, y: np.ndarray):
+    leaves = [cr.tensor(p, requires_grad=True) for p in params]
+    w1, b1, w2, b2, w3, b3 = leaves
+
+    def gradients() -> list[np.ndarray]:
+        for p in leaves:
+            p.grad = None
+        h = cnp.tanh(x @ w1 + b1)
+        h = cnp.tanh(h @ w2 + b2)
+        loss = ((h @ w3 + b3 - y) ** 2).mean()
+        loss.backward()
+        return [p.grad.numpy() for p in leaves]
+    return gradients
+
+
+# --- W4 ------------------------------------------------------------------------------------
+
+def jacobians(w: np.ndarray, x: np.ndarray) -> dict:
+    def f(v):
+        return cnp.sum(cnp.tanh(cnp.matmul(w, v)))
+
+    def g(v):
+        return cnp.tanh(cnp.matmul(w, v))
+
+    hessian, jacfwd, jacrev = cr.hessian(f), cr.jacfwd(g), cr.jacrev(g)
+    return {"hessian": lambda: hessian(x), "jacfwd": lambda: jacfwd(x),
+            "jacrev": lambda: jacrev(x)}
+
+
+# --- W5 ------------------------------------------------------------------------------------
+
+def matrix_losses(a: np.ndarray, b: np.ndarray, gamma: float, alpha: float, beta: float) -> dict:
+    linalg = getattr(cnp, "linalg", None)
+    missing = [name for name in ("slogdet", "solve") if not hasattr(linalg, name)]
+    missing += [] if hasattr(cnp, "trace") else ["trace"]
+    if missing:
+        raise Skip(f"chainrule.numpy has no {', '.join(missing)} yet")
+    eye = np.eye(len(a))
+
+    def kernel(a_):
+        return alpha * cnp.matmul(a_, cnp.transpose(a_)) + eye / beta
+
+    def logdet_loss(a_):
+        return -gamma / 2 * cnp.linalg.slogdet(kernel(a_))[1]
+
+    def trace_loss(a_, b_):
+        return -0.5 * cnp.trace(cnp.linalg.solve(kernel(a_), cnp.matmul(b_, cnp.transpose(b_))))
+
+    logdet_grad, trace_grad = cr.grad(logdet_loss), cr.grad(trace_loss)
+    return {"logdet": lambda: logdet_grad(a), "trace": lambda: trace_grad(a, b)}
+
+
+# --- fast path: nothing requires grad, no transformation -----------------------------------
+
+def fastpath(arrays: dict) -> dict:
+    namespace = {"cnp": cnp, **arrays,
+                 **{"t" + name: cr.tensor(value) for name, value in arrays.items()}}
+    return {
+        "mul": ("tx * ty", namespace),
+        "tanh": ("cnp.tanh(tx)", namespace),
+        "matmul 16x16": ("tm @ tm", namespace),
+        "sum": ("tx.sum()", namespace),
+        "facade mul (ndarrays)": ("cnp.multiply(x, y)", namespace),
+    }

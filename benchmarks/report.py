@@ -1,0 +1,193 @@
+"""Tables from a results file: ``python -m benchmarks.report RESULTS.json [--markdown | --readme]``.
+
+One row per case and framework: the median with min–max in the case's unit,
+the ratios to hand-written NumPy and to PyTorch eager (time over time, lower
+is better: 0.8 means 20 % faster), the worker's peak RSS, and whether its
+results agree with the reference (NumPy's, else the first framework's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REFERENCE, RIVAL = "numpy", "torch"
+DEFAULT_PASS = "as set"
+
+
+def _display(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.{digits}g}"
+
+
+def _agrees(value, reference, tolerance) -> bool:
+    if value is None or reference is None:
+        return value is None and reference is None
+    kind, tol = tolerance
+    if kind == "abs":
+        return abs(value - reference) <= tol
+    return abs(value - reference) <= tol * max(abs(reference), 1e-300)
+
+
+def summarize(results: dict) -> list[dict]:
+    """Rows in run order: one per (pass, case, framework) measured, with ratios and agreement."""
+    rows: list[dict] = []
+    for record in results["runs"]:
+        if record.get("status") != "ok":
+            continue
+        for case in record["cases"]:
+            times = [t * case["scale"] for t in case["times"]]
+            rows.append({
+                "pass": record.get("env_pass", DEFAULT_PASS), "case": case["name"],
+                "unit": case["unit"], "framework": record["framework"],
+                "median": statistics.median(times), "min": min(times), "max": max(times),
+                "peak_rss_mib": record.get("peak_rss_mib"), "other_load": record.get("other_load"),
+                "checks": case.get("checks", {}), "tolerances": case.get("tolerances", {}),
+                "extra": case.get("extra", {}),
+            })
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["pass"], row["case"]), []).append(row)
+    for group in groups.values():
+        by_framework = {row["framework"]: row for row in group}
+        reference = by_framework.get(REFERENCE) or group[0]
+        for row in group:
+            for name, other in (("vs_numpy", by_framework.get(REFERENCE)),
+                                ("vs_torch", by_framework.get(RIVAL))):
+                row[name] = row["median"] / other["median"] if other else None
+            disagree = [name for name, tol in row["tolerances"].items()
+                        if name in reference["checks"]
+                        and not _agrees(row["checks"].get(name), reference["checks"][name], tol)]
+            row["agree"] = "DIFF " + ",".join(disagree) if disagree else "ok"
+    return rows
+
+
+def problems(results: dict) -> list[str]:
+    """One line per worker that was skipped or failed, and per note a worker left."""
+    lines = []
+    for record in results["runs"]:
+        where = f"{record['workload']} {record['framework']}"
+        if record.get("env_pass", DEFAULT_PASS) != DEFAULT_PASS:
+            where += f" ({record['env_pass']})"
+        if record.get("status") in ("skipped", "error"):
+            lines.append(f"{where}: {record['status']}: " + "; ".join(record.get("notes", [])))
+        else:
+            lines += [f"{where}: {note}" for note in record.get("notes", [])]
+    return list(dict.fromkeys(lines))
+
+
+def _result_cell(row: dict) -> str:
+    parts = []
+    if row["checks"].get("test_accuracy") is not None:
+        parts.append(f"acc {row['checks']['test_accuracy']:.3f}")
+    if "ratio_same_process" in row["extra"]:
+        parts.append(f"{row['extra']['ratio_same_process']:.2f}x NumPy in-process")
+    if row["tolerances"]:
+        parts.append(row["agree"])
+    return ", ".join(parts)
+
+
+COLUMNS = ("framework", "median", "min–max", "× NumPy", "× PyTorch", "RSS MiB", "result")
+
+
+def _cells(row: dict) -> list[str]:
+    return [row["framework"], _display(row["median"]),
+            f"{_display(row['min'])}–{_display(row['max'])}",
+            _display(row["vs_numpy"], 2), _display(row["vs_torch"], 2),
+            _display(row["peak_rss_mib"]), _result_cell(row)]
+
+
+def _grouped(rows: list[dict]) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["pass"], row["case"], row["unit"]), []).append(row)
+    return groups
+
+
+def format_text(results: dict) -> str:
+    rows = summarize(results)
+    lines = []
+    for (env_pass, case, unit), group in _grouped(rows).items():
+        title = f"{case} [{unit}]" + ("" if env_pass == DEFAULT_PASS else f"  ({env_pass})")
+        table = [list(COLUMNS)] + [_cells(row) for row in group]
+        widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+        lines.append(title)
+        for r in table:
+            lines.append("  " + "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w)
+                                          for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        lines.append("")
+    issues = problems(results)
+    if issues:
+        lines.append("Notes:")
+        lines += [f"  - {line}" for line in issues]
+    return "\n".join(lines)
+
+
+def format_markdown(results: dict) -> str:
+    rows = summarize(results)
+    lines = ["| case | " + " | ".join(COLUMNS) + " |", "|" + "---|" * (len(COLUMNS) + 1)]
+    for (env_pass, case, unit), group in _grouped(rows).items():
+        label = f"{case} ({unit})" + ("" if env_pass == DEFAULT_PASS else f", {env_pass}")
+        for i, row in enumerate(group):
+            lines.append(f"| {label if i == 0 else ''} | " + " | ".join(_cells(row)) + " |")
+    issues = problems(results)
+    if issues:
+        lines += ["", "Notes:", ""] + [f"- {line}" for line in issues]
+    return "\n".join(lines)
+
+
+README_CASES = ("W1", "W1b", "W2", "W4 hessian", "W4 jacfwd", "W4 jacrev", "W5 logdet",
+                "W5 trace", "fastpath mul", "fastpath tanh")
+
+
+def format_readme(results: dict, cases: tuple = README_CASES) -> str:
+    """The short table: chainrule against NumPy by hand and PyTorch, as-set pass only."""
+    rows = [r for r in summarize(results) if r["pass"] == DEFAULT_PASS]
+    lines = ["| workload | unit | chainrule | NumPy by hand | PyTorch | chainrule ÷ NumPy "
+             "| chainrule ÷ PyTorch |", "|---|---|---|---|---|---|---|"]
+    for case in cases:
+        found = {r["framework"]: r for r in rows if r["case"] == case}
+        if not found:
+            continue
+        ours = found.get("chainrule")
+        unit = next(iter(found.values()))["unit"]
+        cell = (lambda name: _display(found[name]["median"]) if name in found else "–")
+        lines.append(f"| {case} | {unit} | {cell('chainrule')} | {cell(REFERENCE)} | {cell(RIVAL)} "
+                     f"| {_display(ours['vs_numpy'], 2) if ours else '–'} "
+                     f"| {_display(ours['vs_torch'], 2) if ours else '–'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", type=Path)
+    style = parser.add_mutually_exclusive_group()
+    style.add_argument("--markdown", action="store_true", help="the full table in Markdown")
+    style.add_argument("--readme", action="store_true", help="the README's short table")
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    if args.markdown:
+        print(format_markdown(results))
+    elif args.readme:
+        print(format_readme(results))
+    else:
+        print(format_text(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

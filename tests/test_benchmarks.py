@@ -1,0 +1,35 @@
+"""The benchmark suite runs end to end (a smoke test: no timed assertions)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_run_writes_results_with_the_expected_keys(tmp_path):
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "W2,W3",
+         "--frameworks", "chainrule,numpy", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=29)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert {"schema", "date", "command", "options", "machine", "runs", "notes"} <= set(results)
+    assert {"cpu", "cores", "numpy", "numpy_blas", "env"} <= set(results["machine"])
+    assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(results["machine"]["env"])
+    runs = {(r["workload"], r["framework"]): r for r in results["runs"]}
+    assert set(runs) == {("W2", "chainrule"), ("W2", "numpy"), ("W3", "chainrule"), ("W3", "numpy")}
+    for run in runs.values():
+        assert run["status"] == "ok", run.get("notes")
+        assert run["peak_rss_mib"] > 0
+        (case,) = run["cases"]
+        assert {"name", "unit", "times", "checks"} <= set(case)
+        assert len(case["times"]) >= 2 and all(t > 0 for t in case["times"])
+    # both frameworks differentiate the same function: their checksums agree
+    for workload in ("W2", "W3"):
+        ours, floor = (runs[workload, fw]["cases"][0]["checks"]["probe_sum"]
+                       for fw in ("chainrule", "numpy"))
+        assert abs(ours - floor) <= 1e-8 * abs(floor)
+    assert "W2" in done.stdout and "× NumPy" in done.stdout
