@@ -1,8 +1,37 @@
 """NumPy's names over chainrule's primitives: ``import chainrule.numpy as cnp``.
 
 Change ``import numpy as np`` to ``import chainrule.numpy as np`` and the code
-becomes differentiable. Given no Tensor (and no traced value), every function
-here returns exactly what NumPy returns.
+becomes differentiable, forward and reverse, to any order. Every function takes
+NumPy's arguments (``axis`` as an int, a tuple or None, negative axes,
+``keepdims``, broadcasting) and Python numbers, NumPy arrays and Tensors, mixed;
+a (nested) list holding Tensors is stacked first, differentiably.
+
+With no Tensor among the inputs (so, outside any transformation, or on values
+that do not depend on what is differentiated), a function here *is* NumPy's:
+the call goes straight to NumPy and returns exactly what NumPy returns.
+
+Every public name is one of (see ``docs/ops.md``, generated from this table):
+
+* ``primitive``: one chainrule primitive with its own derivative rules;
+* ``composite``: made of primitives, so its derivatives follow from theirs;
+* ``nondifferentiable``: comparisons, ``sign``, ``floor``, ``argmax``, ...:
+  piecewise constant, their inputs are constants for every transformation;
+* ``passthrough``: NumPy's own object (constants, dtypes, ``zeros``, ``eye``,
+  ``arange``, ``random``, ...): arrays made from shapes, nothing to differentiate.
+
+Any other NumPy function is reached too, but only for plain arrays: given a
+Tensor it raises ``NotImplementedError`` naming the function.
+
+Derivatives at the awkward points (the policy, written once):
+
+* ``abs`` at 0 and ``relu`` at 0: 0. ``sign``: 0 everywhere.
+* ``max``/``min`` with ties, ``maximum``/``minimum`` at a tie: the gradient is
+  split evenly among the tied entries (as autograd does).
+* ``sqrt`` at 0: +inf (the one-sided derivative); ``linalg.norm`` at 0: 0.
+* ``clip`` at its bounds: 1 (the bounds belong to the range).
+* In every rule, a zero cotangent times an infinite or NaN local derivative is
+  0, so ``where(x > 0, sqrt(x), 0.0)`` has gradient 0 at ``x <= 0``: the branch
+  ``where`` did not take cannot poison the result.
 
 >>> import chainrule as cr, chainrule.numpy as cnp
 >>> float(cr.grad(lambda x: cnp.sum(cnp.tanh(x) ** 2))(0.5))  # doctest: +ELLIPSIS
@@ -11,179 +40,608 @@ here returns exactly what NumPy returns.
 
 from __future__ import annotations
 
-import builtins
-from typing import Any
+import builtins as _builtins
+import functools as _functools
+from typing import Any as _Any, Callable as _Callable, NamedTuple as _NamedTuple
 
 import numpy as _np
 
-from chainrule.core.tensor import Tensor
+from chainrule.core.tensor import Tensor as _Tensor
 from chainrule.ops import compare as _cmp
 from chainrule.ops import creation as _creation
+from chainrule.ops import cumulative as _cum
+from chainrule.ops import einsum as _einsum
 from chainrule.ops import elementwise as _ew
 from chainrule.ops import indexing as _idx
 from chainrule.ops import linalg as _la
 from chainrule.ops import reductions as _red
 from chainrule.ops import shape as _shape
 
-# --- constants, dtypes and NumPy's own helpers (nothing to differentiate) ---------------
-pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
-float16, float32, float64, int32, int64, bool_ = (
-    _np.float16, _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_)
-ndarray, dtype, random = _np.ndarray, _np.dtype, _np.random
-zeros, ones, empty, full, eye, identity = _np.zeros, _np.ones, _np.empty, _np.full, _np.eye, _np.identity
-arange, linspace, logspace, meshgrid = _np.arange, _np.linspace, _np.logspace, _np.meshgrid
-allclose, isclose, array_equal, shape, ndim, size = (
-    _np.allclose, _np.isclose, _np.array_equal, _np.shape, _np.ndim, _np.size)
-zeros_like = _creation.zeros_like
-ones_like = _creation.ones_like
-full_like = _creation.full_like
 
-# --- elementwise ---------------------------------------------------------------------------
-add, subtract, multiply, divide = _ew.add, _ew.subtract, _ew.multiply, _ew.divide
-true_divide, negative, power, square, sqrt = _ew.divide, _ew.negative, _ew.power, _ew.square, _ew.sqrt
-exp, expm1, log, log1p, log2, log10 = _ew.exp, _ew.expm1, _ew.log, _ew.log1p, _ew.log2, _ew.log10
-sin, cos, tan, arcsin, arccos, arctan = _ew.sin, _ew.cos, _ew.tan, _ew.arcsin, _ew.arccos, _ew.arctan
-sinh, cosh, tanh = _ew.sinh, _ew.cosh, _ew.tanh
-abs, absolute, sign = _ew.abs, _ew.abs, _ew.sign
-maximum, minimum = _ew.maximum, _ew.minimum
-less, less_equal, greater, greater_equal = _cmp.less, _cmp.less_equal, _cmp.greater, _cmp.greater_equal
-equal, not_equal, isfinite, isnan = _cmp.equal, _cmp.not_equal, _cmp.isfinite, _cmp.isnan
-logical_and, logical_or, logical_not = _cmp.logical_and, _cmp.logical_or, _cmp.logical_not
-floor, ceil = _cmp.floor, _cmp.ceil
+# --- the catalog and the NumPy-first dispatch --------------------------------------------------
+
+class _Entry(_NamedTuple):
+    kind: str                    # "primitive", "composite", "nondifferentiable", "passthrough"
+    primitives: tuple = ()       # the primitives it is made of (their names)
 
 
-def clip(a: Any, a_min: Any = None, a_max: Any = None) -> Any:
-    """Limit values to [a_min, a_max]; the derivative is 1 inside, bounds included."""
-    return _ew.clip(a, a_min, a_max)
+_CATALOG: dict[str, _Entry] = {}
 
 
-def where(condition: Any, x: Any, y: Any) -> Any:
-    """Pick from ``x`` where ``condition`` holds, else from ``y`` (no NaN leaks across)."""
-    return _ew.where(condition, x, y)
-
-
-def round(a: Any, decimals: int = 0) -> Any:
-    return _cmp.round(a, decimals=decimals)
-
-
-def argmax(a: Any, axis: int | None = None) -> Any:
-    return _cmp.argmax(a, axis=axis)
-
-
-def argmin(a: Any, axis: int | None = None) -> Any:
-    return _cmp.argmin(a, axis=axis)
-
-
-# --- reductions --------------------------------------------------------------------------------
-
-def _axis(axis: Any) -> Any:
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
-def sum(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return _red.sum(a, axis=_axis(axis), keepdims=keepdims)
-
-
-def mean(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return _red.mean(a, axis=_axis(axis), keepdims=keepdims)
-
-
-def prod(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return _red.prod(a, axis=_axis(axis), keepdims=keepdims)
-
-
-def max(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return _red.max(a, axis=_axis(axis), keepdims=keepdims)
-
-
-def min(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return _red.min(a, axis=_axis(axis), keepdims=keepdims)
-
-
-amax, amin = max, min
-
-
-def var(a: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
-    return _red.var(a, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
-
-
-def std(a: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
-    return _red.std(a, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
-
-
-# --- products ------------------------------------------------------------------------------------
-matmul = _la.matmul
-dot = _la.dot
-
-
-# --- shapes ----------------------------------------------------------------------------------------
-
-def reshape(a: Any, newshape: Any) -> Any:
-    return _shape.reshape(a, shape=(newshape,) if isinstance(newshape, int) else tuple(newshape))
-
-
-def ravel(a: Any) -> Any:
-    return _shape.reshape(a, shape=(-1,))
-
-
-def transpose(a: Any, axes: Any = None) -> Any:
-    return _shape.transpose(a, axes=None if axes is None else tuple(axes))
-
-
-def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
-    return _shape.swapaxes(a, axis1, axis2)
-
-
-def moveaxis(a: Any, source: int, destination: int) -> Any:
-    order = [i for i in builtins.range(_np.ndim(a)) if i != source % _np.ndim(a)]
-    order.insert(destination % _np.ndim(a), source % _np.ndim(a))
-    return _shape.transpose(a, axes=tuple(order))
-
-
-def expand_dims(a: Any, axis: Any) -> Any:
-    return _shape.expand_dims(a, axis=axis)
-
-
-def squeeze(a: Any, axis: Any = None) -> Any:
-    return _shape.squeeze(a, axis=axis)
-
-
-def broadcast_to(a: Any, shape: Any) -> Any:
-    return _shape.broadcast_to(a, shape=(shape,) if isinstance(shape, int) else tuple(shape))
-
-
-def concatenate(arrays: Any, axis: int = 0) -> Any:
-    return _shape.concatenate(*arrays, axis=axis)
-
-
-def stack(arrays: Any, axis: int = 0) -> Any:
-    return _shape.stack(*[asarray(a) for a in arrays], axis=axis)
-
-
-# --- arrays from data ----------------------------------------------------------------------------
-
-def _has_tensor(data: Any) -> bool:
-    if isinstance(data, Tensor):
+def _holds_tensor(x: _Any) -> bool:
+    if x.__class__ is _Tensor:
         return True
-    if isinstance(data, (list, tuple)):
-        return builtins.any(_has_tensor(d) for d in data)
+    if x.__class__ in (list, tuple):
+        return _builtins.any(_holds_tensor(item) for item in x)
     return False
 
 
-def array(data: Any, dtype: Any = None) -> Any:
-    """NumPy's ``array``; a (nested) list holding Tensors is stacked, differentiably."""
-    if isinstance(data, Tensor):
-        return data if dtype is None else data.astype(dtype)
-    if isinstance(data, (list, tuple)) and _has_tensor(data):
-        out = _shape.stack(*[array(d) for d in data], axis=0)
+def _facade(kind: str, *primitives: str, numpy_fn: _Callable | None = None,
+            name: str | None = None) -> _Callable:
+    """Register ``fn`` in the catalog; call NumPy's function instead when no Tensor is given."""
+    def wrap(fn: _Callable) -> _Callable:
+        key = name or fn.__name__
+        target = numpy_fn if numpy_fn is not None else getattr(_np, key)
+
+        @_functools.wraps(fn)
+        def facade(*args: _Any, **kwargs: _Any) -> _Any:
+            for a in args:
+                if _holds_tensor(a):
+                    return fn(*args, **kwargs)
+            for a in kwargs.values():
+                if _holds_tensor(a):
+                    return fn(*args, **kwargs)
+            return target(*args, **kwargs)
+
+        _CATALOG[key] = _Entry(kind, primitives)
+        return facade
+    return wrap
+
+
+def _passthrough(**objects: _Any) -> None:
+    for key, obj in objects.items():
+        globals()[key] = obj
+        _CATALOG[key] = _Entry("passthrough")
+
+
+def _alias(new: str, old: str) -> None:
+    globals()[new] = globals()[old]
+    _CATALOG[new] = _CATALOG[old]
+
+
+def _arr(x: _Any) -> _Any:
+    """A (nested) list or tuple holding Tensors becomes one Tensor; anything else stays."""
+    if x.__class__ in (list, tuple) and _holds_tensor(x):
+        return array(x)
+    return x
+
+
+def _no_out(name: str, out: _Any) -> None:
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported with Tensors (a Tensor in a graph "
+                        f"cannot be written in place); use the returned value")
+
+
+def _cast(x: _Any, dtype: _Any) -> _Any:
+    if dtype is None:
+        return x
+    if isinstance(x, _Tensor):
+        return x.astype(dtype)
+    return _np.asarray(x, dtype=dtype)
+
+
+def _prepare(name: str, a: _Any, dtype: _Any = None, out: _Any = None) -> _Any:
+    _no_out(name, out)
+    return _cast(_arr(a), dtype)
+
+
+def _axis(axis: _Any) -> _Any:
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _ndim(x: _Any) -> int:
+    return len(getattr(x, "shape", ()))
+
+
+# --- constants, dtypes and NumPy's own helpers (nothing to differentiate) -----------------------
+
+_passthrough(
+    pi=_np.pi, e=_np.e, inf=_np.inf, nan=_np.nan, newaxis=_np.newaxis,
+    float16=_np.float16, float32=_np.float32, float64=_np.float64, int32=_np.int32,
+    int64=_np.int64, bool_=_np.bool_, ndarray=_np.ndarray, dtype=_np.dtype, random=_np.random,
+    finfo=_np.finfo, iinfo=_np.iinfo, result_type=_np.result_type,
+    zeros=_np.zeros, ones=_np.ones, empty=_np.empty, full=_np.full, eye=_np.eye,
+    identity=_np.identity, tri=_np.tri, arange=_np.arange, linspace=_np.linspace,
+    logspace=_np.logspace, meshgrid=_np.meshgrid, indices=_np.indices,
+    triu_indices=_np.triu_indices, tril_indices=_np.tril_indices,
+    allclose=_np.allclose, isclose=_np.isclose, array_equal=_np.array_equal,
+    shape=_np.shape, ndim=_np.ndim, size=_np.size,
+)
+
+
+# --- elementwise ------------------------------------------------------------------------------------
+
+def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str = "") -> _Callable:
+    def fn(*args: _Any, out: _Any = None, dtype: _Any = None) -> _Any:
+        if len(args) != nin:
+            raise TypeError(f"{name}() takes {nin} positional argument{'s' * (nin > 1)} "
+                            f"but {len(args)} were given")
+        _no_out(name, out)
+        return prim(*[_cast(_arr(a), dtype) for a in args])
+
+    fn.__name__ = fn.__qualname__ = name
+    what = "piecewise constant: no gradient" if kind == "nondifferentiable" else "differentiable"
+    fn.__doc__ = f"NumPy's ``{name}``, {what}.{' ' + note if note else ''}"
+    return _facade(kind, *(() if kind == "nondifferentiable" else (prim.name,)))(fn)
+
+
+for _name, _nin in [("add", 2), ("subtract", 2), ("multiply", 2), ("divide", 2), ("power", 2),
+                    ("arctan2", 2), ("negative", 1), ("square", 1), ("exp", 1), ("expm1", 1),
+                    ("log", 1), ("log1p", 1), ("log2", 1), ("log10", 1), ("sin", 1), ("cos", 1),
+                    ("tan", 1), ("arcsin", 1), ("arccos", 1), ("arctan", 1), ("sinh", 1),
+                    ("cosh", 1), ("tanh", 1)]:
+    globals()[_name] = _ufunc(_name, getattr(_ew, _name), _nin)
+
+sqrt = _ufunc("sqrt", _ew.sqrt, 1, note="Its derivative at 0 is +inf (one-sided).")
+abs = _ufunc("abs", _ew.abs, 1, note="Its derivative at 0 is 0.")
+maximum = _ufunc("maximum", _ew.maximum, 2, note="At a tie the gradient is split evenly.")
+minimum = _ufunc("minimum", _ew.minimum, 2, note="At a tie the gradient is split evenly.")
+_alias("true_divide", "divide")
+_alias("absolute", "abs")
+
+for _name, _nin in [("sign", 1), ("floor", 1), ("ceil", 1), ("isfinite", 1), ("isnan", 1),
+                    ("less", 2), ("less_equal", 2), ("greater", 2), ("greater_equal", 2),
+                    ("equal", 2), ("not_equal", 2), ("logical_and", 2), ("logical_or", 2),
+                    ("logical_not", 1)]:
+    _source = _ew if _name == "sign" else _cmp
+    globals()[_name] = _ufunc(_name, getattr(_source, _name), _nin, kind="nondifferentiable")
+
+
+@_facade("composite", "divide")
+def reciprocal(x: _Any, out: _Any = None) -> _Any:
+    """NumPy's ``reciprocal``: 1 / x."""
+    return _ew.divide(1.0, _prepare("reciprocal", x, out=out))
+
+
+@_facade("composite", "maximum", "subtract", "abs", "negative", "exp", "log1p", "add")
+def logaddexp(x1: _Any, x2: _Any, out: _Any = None) -> _Any:
+    """NumPy's ``logaddexp``: log(eˣ¹ + eˣ²) = max + log1p(e^−|x1 − x2|), stable for any size."""
+    _no_out("logaddexp", out)
+    x1, x2 = _arr(x1), _arr(x2)
+    gap = _ew.negative(_ew.abs(_ew.subtract(x1, x2)))
+    return _ew.add(_ew.maximum(x1, x2), _ew.log1p(_ew.exp(gap)))
+
+
+@_facade("primitive", "clip", "where", "less", "greater")
+def clip(a: _Any, a_min: _Any = None, a_max: _Any = None, out: _Any = None, *,
+         min: _Any = None, max: _Any = None) -> _Any:
+    """NumPy's ``clip``: values limited to [a_min, a_max].
+
+    The derivative in ``a`` is 1 inside the range, bounds included, and 0
+    outside; Tensor bounds get the gradient of the entries clipped to them.
+    """
+    _no_out("clip", out)
+    lo = a_min if min is None else min
+    hi = a_max if max is None else max
+    a, lo, hi = _arr(a), _arr(lo), _arr(hi)
+    if not isinstance(lo, _Tensor) and not isinstance(hi, _Tensor):
+        return _ew.clip(a, lo, hi)
+    out_ = a if lo is None else _ew.where(_cmp.less(a, lo), lo, a)       # as maximum(a, lo) ...
+    return out_ if hi is None else _ew.where(_cmp.greater(out_, hi), hi, out_)  # ... then minimum
+
+
+@_facade("primitive", "where")
+def where(condition: _Any, x: _Any = None, y: _Any = None) -> _Any:
+    """NumPy's ``where``: ``x`` where ``condition`` holds, else ``y``.
+
+    It picks, it never multiplies: a NaN or an infinite derivative in the branch
+    not taken does not reach the result or its gradient. ``where(condition)``
+    alone gives the indices, as NumPy's does.
+    """
+    if x is None and y is None:
+        return _np.where(_np.asarray(condition))
+    return _ew.where(_arr(condition), _arr(x), _arr(y))
+
+
+@_facade("nondifferentiable")
+def round(a: _Any, decimals: int = 0, out: _Any = None) -> _Any:
+    """NumPy's ``round``: piecewise constant, no gradient."""
+    _no_out("round", out)
+    return _cmp.round(_arr(a), decimals=decimals)
+
+
+_alias("around", "round")
+
+
+def _keep_argmax(name: str, fn: _Any) -> _Callable:
+    def arg(a: _Any, axis: _Any = None, out: _Any = None, *, keepdims: bool = False) -> _Any:
+        _no_out(name, out)
+        a = _arr(a)
+        result = fn(a, axis=axis)
+        if keepdims:
+            shape = [1] * _ndim(a) if axis is None else list(a.shape)
+            if axis is not None:
+                shape[axis % _ndim(a)] = 1
+            result = _shape.reshape(result, shape=tuple(shape))
+        return result
+    arg.__name__ = arg.__qualname__ = name
+    arg.__doc__ = f"NumPy's ``{name}``: an index, no gradient."
+    return _facade("nondifferentiable")(arg)
+
+
+argmax = _keep_argmax("argmax", _cmp.argmax)
+argmin = _keep_argmax("argmin", _cmp.argmin)
+
+
+# --- reductions -----------------------------------------------------------------------------------
+
+@_facade("primitive", "sum")
+def sum(a: _Any, axis: _Any = None, dtype: _Any = None, out: _Any = None,
+        keepdims: bool = False) -> _Any:
+    """NumPy's ``sum``; its gradient is the incoming one broadcast back."""
+    return _red.sum(_prepare("sum", a, dtype, out), axis=_axis(axis), keepdims=keepdims)
+
+
+@_facade("primitive", "mean")
+def mean(a: _Any, axis: _Any = None, dtype: _Any = None, out: _Any = None,
+         keepdims: bool = False) -> _Any:
+    """NumPy's ``mean``."""
+    return _red.mean(_prepare("mean", a, dtype, out), axis=_axis(axis), keepdims=keepdims)
+
+
+@_facade("primitive", "prod")
+def prod(a: _Any, axis: _Any = None, dtype: _Any = None, out: _Any = None,
+         keepdims: bool = False) -> _Any:
+    """NumPy's ``prod``; exact where entries are zero (the product of the others)."""
+    return _red.prod(_prepare("prod", a, dtype, out), axis=_axis(axis), keepdims=keepdims)
+
+
+@_facade("primitive", "max")
+def max(a: _Any, axis: _Any = None, out: _Any = None, keepdims: bool = False) -> _Any:
+    """NumPy's ``max``; the gradient is split evenly among tied maxima."""
+    return _red.max(_prepare("max", a, out=out), axis=_axis(axis), keepdims=keepdims)
+
+
+@_facade("primitive", "min")
+def min(a: _Any, axis: _Any = None, out: _Any = None, keepdims: bool = False) -> _Any:
+    """NumPy's ``min``; the gradient is split evenly among tied minima."""
+    return _red.min(_prepare("min", a, out=out), axis=_axis(axis), keepdims=keepdims)
+
+
+_alias("amax", "max")
+_alias("amin", "min")
+
+
+@_facade("primitive", "var")
+def var(a: _Any, axis: _Any = None, dtype: _Any = None, out: _Any = None, ddof: int = 0,
+        keepdims: bool = False) -> _Any:
+    """NumPy's ``var``."""
+    return _red.var(_prepare("var", a, dtype, out), axis=_axis(axis), ddof=ddof,
+                    keepdims=keepdims)
+
+
+@_facade("primitive", "std")
+def std(a: _Any, axis: _Any = None, dtype: _Any = None, out: _Any = None, ddof: int = 0,
+        keepdims: bool = False) -> _Any:
+    """NumPy's ``std``; needs a non-zero spread (its derivative at 0 is infinite)."""
+    return _red.std(_prepare("std", a, dtype, out), axis=_axis(axis), ddof=ddof,
+                    keepdims=keepdims)
+
+
+@_facade("primitive", "cumsum", "reshape")
+def cumsum(a: _Any, axis: _Any = None, dtype: _Any = None, out: _Any = None) -> _Any:
+    """NumPy's ``cumsum``; its gradient is the running sum from the other end."""
+    a = _prepare("cumsum", a, dtype, out)
+    if axis is None:
+        a, axis = _shape.reshape(a, shape=(-1,)), 0
+    return _cum.cumsum(a, axis=axis)
+
+
+class _NoValue:
+    """Stands for an argument not given (NumPy's ``<no value>``)."""
+
+
+@_facade("composite", "getitem", "subtract", "concatenate", "broadcast_to")
+def diff(a: _Any, n: int = 1, axis: int = -1, prepend: _Any = _NoValue,
+         append: _Any = _NoValue) -> _Any:
+    """NumPy's ``diff``: out[i] = a[i + 1] − a[i], ``n`` times, along ``axis``."""
+    a = _arr(a)
+    if prepend is not _NoValue or append is not _NoValue:
+        axis_ = axis % _ndim(a)
+        parts = []
+        for extra in (prepend, None, append):
+            if extra is None:
+                parts.append(a)
+            elif extra is not _NoValue:
+                extra = _arr(extra)
+                if _ndim(extra) == 0:
+                    size = list(a.shape)
+                    size[axis_] = 1
+                    extra = _shape.broadcast_to(extra, shape=tuple(size))
+                parts.append(extra)
+        a = _shape.concatenate(*parts, axis=axis_)
+    return _cum.diff(a, n=n, axis=axis)
+
+
+# --- products --------------------------------------------------------------------------------------
+
+@_facade("primitive", "matmul")
+def matmul(x1: _Any, x2: _Any, out: _Any = None) -> _Any:
+    """NumPy's ``matmul`` (``@``): Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ, batched over leading axes."""
+    _no_out("matmul", out)
+    return _la.matmul(_arr(x1), _arr(x2))
+
+
+@_facade("composite", "matmul", "multiply", "transpose", "reshape")
+def dot(a: _Any, b: _Any, out: _Any = None) -> _Any:
+    """NumPy's ``dot``, for arrays of any number of axes."""
+    _no_out("dot", out)
+    return _la.dot(_arr(a), _arr(b))
+
+
+@_facade("composite", "matmul", "multiply", "transpose", "reshape")
+def inner(a: _Any, b: _Any) -> _Any:
+    """NumPy's ``inner``: the sum over the last axes."""
+    return _la.inner(_arr(a), _arr(b))
+
+
+@_facade("composite", "matmul", "reshape")
+def vdot(a: _Any, b: _Any) -> _Any:
+    """NumPy's ``vdot`` (real arrays): the sum of the products of the flattened arrays."""
+    return _la.vdot(_arr(a), _arr(b))
+
+
+@_facade("composite", "multiply", "reshape")
+def outer(a: _Any, b: _Any, out: _Any = None) -> _Any:
+    """NumPy's ``outer``: out[i, j] = a[i] · b[j] (inputs flattened)."""
+    _no_out("outer", out)
+    return _la.outer(_arr(a), _arr(b))
+
+
+@_facade("composite", "matmul", "transpose", "reshape")
+def tensordot(a: _Any, b: _Any, axes: _Any = 2) -> _Any:
+    """NumPy's ``tensordot``: transposes, reshapes and one ``matmul``."""
+    return _la.tensordot(_arr(a), _arr(b), axes)
+
+
+@_facade("primitive", "einsum")
+def einsum(*operands: _Any, out: _Any = None, optimize: _Any = False, **kwargs: _Any) -> _Any:
+    """NumPy's ``einsum`` (subscripts string or interleaved sublists, ``...``, implicit output).
+
+    Its derivative in each operand is an einsum too.
+    """
+    _no_out("einsum", out)
+    if kwargs:
+        raise TypeError(f"einsum: {sorted(kwargs)} not supported with Tensors")
+    return _einsum.einsum(*[_arr(x) if not isinstance(x, str) else x for x in operands])
+
+
+@_facade("composite", "transpose", "getitem")
+def diagonal(a: _Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> _Any:
+    """NumPy's ``diagonal`` (a new array, not a view)."""
+    return _la.diagonal(_arr(a), offset, axis1, axis2)
+
+
+@_facade("composite", "transpose", "getitem", "sum")
+def trace(a: _Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: _Any = None,
+          out: _Any = None) -> _Any:
+    """NumPy's ``trace``: the sum of a diagonal; its gradient is the identity pattern."""
+    return _la.trace(_prepare("trace", a, dtype, out), offset, axis1, axis2)
+
+
+@_facade("composite", "transpose", "getitem", "untake")
+def diag(v: _Any, k: int = 0) -> _Any:
+    """NumPy's ``diag``: a 2-D array with ``v`` on its ``k``-th diagonal, or a diagonal."""
+    return _la.diag(_arr(v), k)
+
+
+@_facade("composite", "where")
+def triu(m: _Any, k: int = 0) -> _Any:
+    """NumPy's ``triu``: zeros below the ``k``-th diagonal (no gradient flows there)."""
+    return _la.triu(_arr(m), k)
+
+
+@_facade("composite", "where")
+def tril(m: _Any, k: int = 0) -> _Any:
+    """NumPy's ``tril``: zeros above the ``k``-th diagonal (no gradient flows there)."""
+    return _la.tril(_arr(m), k)
+
+
+# --- shapes -------------------------------------------------------------------------------------------
+
+@_facade("primitive", "reshape")
+def reshape(a: _Any, shape: _Any = None, order: str = "C", *, newshape: _Any = None,
+            copy: _Any = None) -> _Any:
+    """NumPy's ``reshape`` (C order)."""
+    if order != "C":
+        raise NotImplementedError(f"reshape: order={order!r} is not supported with Tensors")
+    shape = newshape if shape is None else shape
+    return _shape.reshape(_arr(a), shape=(shape,) if isinstance(shape, int) else tuple(shape))
+
+
+@_facade("primitive", "reshape")
+def ravel(a: _Any, order: str = "C") -> _Any:
+    """NumPy's ``ravel`` (C order)."""
+    return reshape(a, (-1,), order)
+
+
+@_facade("primitive", "transpose")
+def transpose(a: _Any, axes: _Any = None) -> _Any:
+    """NumPy's ``transpose``; its gradient is transposed back."""
+    return _shape.transpose(_arr(a), axes=None if axes is None else tuple(axes))
+
+
+@_facade("primitive", "transpose")
+def swapaxes(a: _Any, axis1: int, axis2: int) -> _Any:
+    """NumPy's ``swapaxes``."""
+    return _shape.swapaxes(_arr(a), axis1, axis2)
+
+
+@_facade("primitive", "transpose")
+def moveaxis(a: _Any, source: _Any, destination: _Any) -> _Any:
+    """NumPy's ``moveaxis`` (ints or sequences of ints)."""
+    return _shape.moveaxis(_arr(a), source, destination)
+
+
+@_facade("primitive", "expand_dims")
+def expand_dims(a: _Any, axis: _Any) -> _Any:
+    """NumPy's ``expand_dims`` (an int or a tuple of ints)."""
+    return _shape.expand_dims(_arr(a), axis=_axis(axis))
+
+
+@_facade("primitive", "squeeze")
+def squeeze(a: _Any, axis: _Any = None) -> _Any:
+    """NumPy's ``squeeze``."""
+    return _shape.squeeze(_arr(a), axis=_axis(axis))
+
+
+@_facade("primitive", "broadcast_to")
+def broadcast_to(array: _Any, shape: _Any, subok: bool = False) -> _Any:
+    """NumPy's ``broadcast_to``; its gradient is summed back to the input's shape."""
+    return _shape.broadcast_to(_arr(array), shape=(shape,) if isinstance(shape, int)
+                               else tuple(shape))
+
+
+@_facade("primitive", "concatenate", "reshape")
+def concatenate(arrays: _Any, axis: _Any = 0, out: _Any = None, *, dtype: _Any = None,
+                casting: str = "same_kind") -> _Any:
+    """NumPy's ``concatenate`` (``axis=None`` flattens first)."""
+    _no_out("concatenate", out)
+    arrays = [_cast(_arr(a), dtype) for a in arrays]
+    if axis is None:
+        arrays, axis = [_shape.reshape(a, shape=(-1,)) for a in arrays], 0
+    return _shape.concatenate(*arrays, axis=axis)
+
+
+@_facade("primitive", "stack")
+def stack(arrays: _Any, axis: int = 0, out: _Any = None, *, dtype: _Any = None,
+          casting: str = "same_kind") -> _Any:
+    """NumPy's ``stack``."""
+    _no_out("stack", out)
+    return _shape.stack(*[_cast(asarray(a), dtype) for a in arrays], axis=axis)
+
+
+@_facade("composite", "concatenate", "reshape")
+def hstack(tup: _Any, *, dtype: _Any = None, casting: str = "same_kind") -> _Any:
+    """NumPy's ``hstack``: along the first axis for 1-D arrays, else the second."""
+    arrays = [_at_least(_cast(asarray(a), dtype), 1) for a in tup]
+    return _shape.concatenate(*arrays, axis=0 if arrays and _ndim(arrays[0]) == 1 else 1)
+
+
+@_facade("composite", "concatenate", "reshape")
+def vstack(tup: _Any, *, dtype: _Any = None, casting: str = "same_kind") -> _Any:
+    """NumPy's ``vstack``: 1-D arrays become rows, then along the first axis."""
+    return _shape.concatenate(*[_at_least(_cast(asarray(a), dtype), 2) for a in tup], axis=0)
+
+
+def _at_least(x: _Any, ndim: int) -> _Any:
+    if _ndim(x) >= ndim:
+        return x
+    shape = tuple(getattr(x, "shape", ()))
+    return _shape.reshape(x, shape=(1,) * (ndim - len(shape)) + shape)
+
+
+@_facade("composite", "getitem")
+def split(ary: _Any, indices_or_sections: _Any, axis: int = 0) -> _Any:
+    """NumPy's ``split``: a list of pieces (equal sections, or at the given indices)."""
+    return _shape.split(_arr(ary), indices_or_sections, axis)
+
+
+@_facade("composite", "getitem")
+def array_split(ary: _Any, indices_or_sections: _Any, axis: int = 0) -> _Any:
+    """NumPy's ``array_split``: like ``split``, sections may differ in length by one."""
+    return _shape.array_split(_arr(ary), indices_or_sections, axis)
+
+
+@_facade("composite", "getitem")
+def flip(m: _Any, axis: _Any = None) -> _Any:
+    """NumPy's ``flip``: reversed along ``axis`` (all axes if None)."""
+    return _shape.flip(_arr(m), axis)
+
+
+@_facade("composite", "reshape", "broadcast_to")
+def tile(A: _Any, reps: _Any) -> _Any:
+    """NumPy's ``tile``; the gradient of each copy is summed back."""
+    return _shape.tile(_arr(A), reps)
+
+
+@_facade("composite", "reshape", "broadcast_to", "expand_dims", "getitem")
+def repeat(a: _Any, repeats: _Any, axis: _Any = None) -> _Any:
+    """NumPy's ``repeat``; the gradients of the repeats are summed back."""
+    return _shape.repeat(_arr(a), repeats, axis)
+
+
+# --- arrays from data ---------------------------------------------------------------------------------
+
+@_facade("primitive", "stack")
+def array(object: _Any, dtype: _Any = None, *, copy: bool = True, order: str = "K",
+          subok: bool = False, ndmin: int = 0) -> _Any:
+    """NumPy's ``array``; a Tensor stays one, and a (nested) list holding Tensors is
+    stacked into one, differentiably."""
+    if isinstance(object, _Tensor):
+        return object if dtype is None else object.astype(dtype)
+    if isinstance(object, (list, tuple)) and _holds_tensor(object):
+        out = _shape.stack(*[array(item) for item in object], axis=0)
         return out if dtype is None else out.astype(dtype)
-    return _np.array(data, dtype=dtype)
+    return _np.array(object, dtype=dtype)
 
 
-def asarray(data: Any, dtype: Any = None) -> Any:
-    if isinstance(data, Tensor) or (isinstance(data, (list, tuple)) and _has_tensor(data)):
-        return array(data, dtype)
-    return _np.asarray(data, dtype=dtype)
+@_facade("primitive", "stack")
+def asarray(a: _Any, dtype: _Any = None, order: _Any = None) -> _Any:
+    """NumPy's ``asarray``; like ``array`` for Tensors and lists holding Tensors."""
+    return array(a, dtype)
 
 
+for _name in ("zeros_like", "ones_like"):
+    def _like(a: _Any, dtype: _Any = None, order: str = "K", subok: bool = True,
+              shape: _Any = None, *, _fn: _Any = getattr(_creation, _name)) -> _Any:
+        if shape is not None:
+            raise NotImplementedError("shape= is not supported with Tensors")
+        return _fn(_arr(a), dtype=dtype)
+    _like.__name__ = _like.__qualname__ = _name
+    _like.__doc__ = f"NumPy's ``{_name}``: a constant (no gradient)."
+    globals()[_name] = _facade("nondifferentiable")(_like)
+
+
+@_facade("nondifferentiable")
+def full_like(a: _Any, fill_value: _Any, dtype: _Any = None, order: str = "K",
+              subok: bool = True, shape: _Any = None) -> _Any:
+    """NumPy's ``full_like``: a constant (no gradient)."""
+    if shape is not None:
+        raise NotImplementedError("full_like: shape= is not supported with Tensors")
+    return _creation.full_like(_arr(a), fill_value, dtype=dtype)
+
+
+# --- what NumPy has and chainrule does not differentiate ----------------------------------------------
+
+def _unsupported(name: str, fn: _Any, where: str = "numpy") -> _Callable:
+    @_functools.wraps(fn)
+    def numpy_only(*args: _Any, **kwargs: _Any) -> _Any:
+        if _builtins.any(_holds_tensor(a) for a in (*args, *kwargs.values())):
+            raise NotImplementedError(
+                f"chainrule.{where}.{name} is not differentiable in chainrule (it has no "
+                f"derivative rule); it works on plain arrays only. Use a supported function "
+                f"(see docs/ops.md), or {where}.{name}(t.numpy()) for a value without gradient")
+        return fn(*args, **kwargs)
+    return numpy_only
+
+
+def __getattr__(name: str) -> _Any:
+    """Other NumPy names: types and constants as they are, functions for plain arrays only."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    try:
+        obj = getattr(_np, name)
+    except AttributeError:
+        raise AttributeError(f"module 'chainrule.numpy' has no attribute {name!r} "
+                             f"(nor has numpy)") from None
+    if isinstance(obj, type) or not callable(obj):
+        return obj
+    return _unsupported(name, obj)
+
+
+from chainrule import numpy_linalg as linalg  # noqa: E402
+
+_CATALOG["linalg"] = _Entry("namespace")
+_CATALOG["index_update"] = _Entry("primitive", ("index_update",))
 index_update = _idx.index_update

@@ -63,6 +63,8 @@ def _unflatten(structure: Any, leaves: list) -> tuple[Any, list]:
     for child in children:
         item, leaves = _unflatten(child, leaves)
         items.append(item)
+    if hasattr(kind, "_fields"):  # a namedtuple (NumPy's slogdet, eigh results) takes fields
+        return kind(*items), leaves
     return kind(items), leaves
 
 

@@ -202,6 +202,11 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return indexing.getitem(self, index=_raw_index(index))
 
+    @property
+    def at(self) -> _IndexedUpdate:
+        """Functional updates, JAX style: ``x.at[i].set(v)``, ``x.at[i].add(v)`` (new tensors)."""
+        return _IndexedUpdate(self)
+
     # --- in place: only where no graph can see it ---------------------------------------
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("item assignment (x[i] = v)")
@@ -290,6 +295,23 @@ class Tensor:
     def relu(self): return nnops.relu(self)
     def softmax(self, axis=-1): return nnops.softmax(self, axis=axis)
     def log_softmax(self, axis=-1): return nnops.log_softmax(self, axis=axis)
+
+
+class _IndexedUpdate:
+    """``x.at[index]``: ``.set(v)`` is ``cr.index_update(x, index, v)``; ``.add(v)`` adds,
+    accumulating at repeated indices; ``.get()`` is ``x[index]``."""
+
+    __slots__ = ("x", "index")
+
+    def __init__(self, x: Tensor, index: Any = None) -> None:
+        self.x, self.index = x, index
+
+    def __getitem__(self, index: Any) -> _IndexedUpdate:
+        return _IndexedUpdate(self.x, _raw_index(index))
+
+    def set(self, value: Any) -> Tensor: return indexing.index_update(self.x, self.index, value)
+    def add(self, value: Any) -> Tensor: return indexing.index_add(self.x, self.index, value)
+    def get(self) -> Tensor: return self.x[self.index]
 
 
 def _raw_index(index: Any) -> Any:

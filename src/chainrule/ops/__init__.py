@@ -6,6 +6,7 @@ the op table the generated tests run over.
 
 from chainrule.ops._primitive import REGISTRY, Primitive, defjvp, defvjp, primitive  # noqa: F401
 from chainrule.ops import (  # noqa: F401  (importing declares the ops)
-    compare, creation, elementwise, indexing, linalg, nnops, reductions, shape,
+    compare, creation, cumulative, einsum, elementwise, indexing, linalg, nnops, reductions,
+    shape,
 )
 from chainrule.ops import losses  # noqa: F401,E402  (fused softmax / sigmoid cross-entropy)

@@ -1,14 +1,38 @@
-"""Products of arrays: ``matmul`` (and ``dot`` built on it).
+"""Linear algebra: products of arrays and functions of matrices, with the standard rules.
 
-For C = A B the rules are the whiteboard ones: Ā = C̄ Bᵀ, B̄ = Aᵀ C̄, and
-Ċ = Ȧ B + A Ḃ. A 1-D operand is made 2-D first, as NumPy does, so one rule
+Products. For C = A B the rules are the whiteboard ones: Ā = C̄ Bᵀ, B̄ = Aᵀ C̄,
+and Ċ = Ȧ B + A Ḃ. A 1-D operand is made 2-D first, as NumPy does, so one rule
 covers vectors, matrices and stacks of matrices (batch axes broadcast).
+``dot``, ``tensordot``, ``outer``, ``inner``, ``vdot``, ``diagonal``, ``trace``,
+``diag``, ``triu`` and ``tril`` are compositions of primitives (transposes,
+reshapes, ``matmul``, integer indexing, ``where``): their derivatives follow.
+
+Functions of matrices (batched over leading axes as NumPy batches; A⁻ᵀ = (A⁻¹)ᵀ;
+sym(M) = ½(M + Mᵀ); solves instead of inverses wherever the formula allows):
+
+* ``inv``:        d A⁻¹ = −A⁻¹ dA A⁻¹;              Ā = −A⁻ᵀ Ḡ A⁻ᵀ
+* ``det``:        d det A = det A · tr(A⁻¹ dA);     Ā = ḡ det A · A⁻ᵀ
+* ``logabsdet``:  d log|det A| = tr(A⁻¹ dA);        Ā = ḡ A⁻ᵀ      (``slogdet``'s 2nd output)
+* ``solve``:      X = A⁻¹B: dX = A⁻¹(dB − dA X);   B̄ = A⁻ᵀ X̄, Ā = −B̄ Xᵀ
+* ``cholesky``:   A = L Lᵀ: dL = L Φ(L⁻¹ dA L⁻ᵀ);  Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹),
+  Φ = lower triangle with the diagonal halved (Murray 2016)
+* ``eigh``:       A = V diag(w) Vᵀ: dw = diag(Vᵀ dA V), dV = V (F ∘ Vᵀ dA V),
+  Ā = V (diag(w̄) + F ∘ Vᵀ V̄) Vᵀ (symmetrized), F_ij = 1/(w_j − w_i), F_ii = 0
+  (eigenvalues must be distinct for the eigenvector derivative)
+* ``svdvals``:    ds_k = u_kᵀ dA v_k;                Ā = U diag(s̄) Vᵀ (distinct, non-zero s)
+* ``norm2``:      the Euclidean/Frobenius norm; d‖x‖ = ⟨x/‖x‖, dx⟩, and 0 at x = 0
+  (the smallest subgradient).
+
+``cholesky`` and ``eigh`` read a symmetric matrix: they take sym(A) of their
+input (which is A itself for a symmetric A), so their derivatives are symmetric
+and agree with numerical differences in every direction. ``inv``, ``det``,
+``solve`` need a non-singular matrix (at a singular one NumPy raises).
 """
 
 from __future__ import annotations
 
 from chainrule.backend import xp
-from chainrule.ops._primitive import primitive, rules
+from chainrule.ops._primitive import nondifferentiable, primitive, rules
 
 
 def _ndim(x):
@@ -18,6 +42,12 @@ def _ndim(x):
 def _shape(x):
     return tuple(getattr(x, "shape", ()))
 
+
+def _dtype(x):
+    return getattr(x, "dtype", xp.float64)
+
+
+# --- matmul ---------------------------------------------------------------------------------
 
 def _as_matrices(g, x, y):
     """``x``, ``y`` and the output gradient ``g`` with 1-D operands made 2-D."""
@@ -51,16 +81,377 @@ rules(matmul, vjp=[_matmul_vjp_x, _matmul_vjp_y],
       jvp=[lambda t, ans, x, y: matmul(t, y), lambda t, ans, x, y: matmul(x, t)])
 
 
+# --- products built on matmul -----------------------------------------------------------------
+
+def _axis_list(axes, ndim):
+    return [a % ndim for a in ((axes,) if isinstance(axes, int) else axes)]
+
+
+def _prod(sizes):
+    n = 1
+    for s in sizes:
+        n *= s
+    return n
+
+
+def tensordot(a, b, axes=2):
+    """NumPy's ``tensordot``: contract ``axes`` of ``a`` with ``axes`` of ``b``.
+
+    Done as NumPy does it: move the summed axes together, reshape both to
+    matrices, one ``matmul``, reshape to the free axes of ``a`` then ``b``.
+    """
+    sa, sb = _shape(a), _shape(b)
+    if isinstance(axes, int):
+        axes_a, axes_b = list(range(len(sa) - axes, len(sa))), list(range(axes))
+    else:
+        axes_a, axes_b = _axis_list(axes[0], len(sa)), _axis_list(axes[1], len(sb))
+    if len(axes_a) != len(axes_b) or any(sa[i] != sb[j] for i, j in zip(axes_a, axes_b)):
+        raise ValueError(f"tensordot: shapes {sa} and {sb} do not match along axes "
+                         f"{axes_a} and {axes_b}")
+    free_a = [i for i in range(len(sa)) if i not in axes_a]
+    free_b = [j for j in range(len(sb)) if j not in axes_b]
+    summed = _prod(sa[i] for i in axes_a)
+    a2 = reshape(_permuted(a, free_a + axes_a), shape=(_prod(sa[i] for i in free_a), summed))
+    b2 = reshape(_permuted(b, axes_b + free_b), shape=(summed, _prod(sb[j] for j in free_b)))
+    return reshape(matmul(a2, b2), shape=tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b))
+
+
+def _permuted(x, axes):
+    return x if list(axes) == list(range(_ndim(x))) else transpose(x, axes=tuple(axes))
+
+
 def dot(x, y):
-    """NumPy's ``dot`` for scalars, vectors and matrices (a product or a matmul)."""
+    """NumPy's ``dot``: a product for scalars, ``matmul`` up to 2-D, else a ``tensordot``
+    over the last axis of ``x`` and the second-to-last of ``y`` (the last, if 1-D)."""
     if _ndim(x) == 0 or _ndim(y) == 0:
         return multiply(x, y)
     if _ndim(x) <= 2 and _ndim(y) <= 2:
         return matmul(x, y)
-    raise NotImplementedError(
-        f"dot: shapes {_shape(x)} and {_shape(y)}: dot of arrays with more than 2 axes is not "
-        f"supported; use matmul (batched) or tensordot")
+    return tensordot(x, y, axes=([_ndim(x) - 1], [max(_ndim(y) - 2, 0)]))
 
 
-from chainrule.ops.elementwise import multiply  # noqa: E402
-from chainrule.ops.shape import expand_dims, reshape, sum_to, swapaxes  # noqa: E402
+def inner(x, y):
+    """NumPy's ``inner``: sum over the last axes of both."""
+    if _ndim(x) == 0 or _ndim(y) == 0:
+        return multiply(x, y)
+    return tensordot(x, y, axes=([_ndim(x) - 1], [_ndim(y) - 1]))
+
+
+def outer(x, y):
+    """NumPy's ``outer``: out[i, j] = x.ravel()[i] · y.ravel()[j]."""
+    return multiply(reshape(x, shape=(-1, 1)), reshape(y, shape=(1, -1)))
+
+
+def vdot(x, y):
+    """NumPy's ``vdot`` for real arrays: the sum of the products of the flattened arrays."""
+    return matmul(reshape(x, shape=(-1,)), reshape(y, shape=(-1,)))
+
+
+# --- diagonals and triangles: integer indexing and masks ---------------------------------------
+
+def _diagonal_index(n, m, offset):
+    length = max(0, min(n, m - offset)) if offset >= 0 else max(0, min(n + offset, m))
+    rows = xp.arange(length) + max(0, -offset)
+    return rows, rows + offset
+
+
+def diagonal(x, offset=0, axis1=0, axis2=1):
+    """NumPy's ``diagonal``: the diagonal of axes ``axis1``, ``axis2``, as the last axis."""
+    shape = _shape(x)
+    a1, a2 = axis1 % len(shape), axis2 % len(shape)
+    if a1 == a2:
+        raise ValueError(f"diagonal: axis1 and axis2 cannot be the same (shape {shape})")
+    rest = [i for i in range(len(shape)) if i not in (a1, a2)]
+    rows, cols = _diagonal_index(shape[a1], shape[a2], offset)
+    return getitem(_permuted(x, rest + [a1, a2]), index=(Ellipsis, rows, cols))
+
+
+def trace(x, offset=0, axis1=0, axis2=1):
+    """NumPy's ``trace``: the sum of a diagonal (its gradient is the identity pattern)."""
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+def _trace_last(x):
+    """tr over the last two axes (batched)."""
+    return trace(x, axis1=-2, axis2=-1)
+
+
+def diag(v, k=0):
+    """NumPy's ``diag``: a 1-D ``v`` put on the ``k``-th diagonal, or a 2-D ``v``'s diagonal."""
+    if _ndim(v) == 2:
+        return diagonal(v, k)
+    if _ndim(v) != 1:
+        raise ValueError(f"diag: input must be 1-D or 2-D, got shape {_shape(v)}")
+    n = _shape(v)[0] + (k if k >= 0 else -k)
+    return untake(v, index=_diagonal_index(n, n, k), shape=(n, n))
+
+
+def _triangle(x, keep):
+    zero = xp.zeros((), dtype=_dtype(x))
+    return where(keep, x, zero)
+
+
+def tril(x, k=0):
+    """NumPy's ``tril``: entries above the ``k``-th diagonal set to 0 (last two axes)."""
+    return _triangle(x, xp.tri(*_shape(x)[-2:], k=k, dtype=bool))
+
+
+def triu(x, k=0):
+    """NumPy's ``triu``: entries below the ``k``-th diagonal set to 0 (last two axes)."""
+    return _triangle(x, ~xp.tri(*_shape(x)[-2:], k=k - 1, dtype=bool))
+
+
+# --- functions of matrices ----------------------------------------------------------------------
+
+def _T(x):
+    return swapaxes(x, -1, -2)
+
+
+def _sym(x):
+    return multiply(0.5, add(x, _T(x)))
+
+
+def _sym_raw(x):
+    return 0.5 * (x + xp.swapaxes(x, -1, -2))
+
+
+def _as_matrix_pair(v):
+    return reshape(v, shape=_shape(v) + (1, 1))
+
+
+def _invertible(rng, shape):
+    """Well-conditioned test matrices: Gaussian plus n·I."""
+    n = shape[-1]
+    return rng.normal(size=shape) + n * xp.eye(n)
+
+
+def _spd(rng, shape):
+    """Symmetric positive definite test matrices: M Mᵀ + n·I."""
+    m = rng.normal(size=shape)
+    return m @ xp.swapaxes(m, -1, -2) + shape[-1] * xp.eye(shape[-1])
+
+
+def _separated_symmetric(rng, shape):
+    """Symmetric test matrices with well-separated eigenvalues: Q diag(w) Qᵀ."""
+    q, _ = xp.linalg.qr(rng.normal(size=shape))
+    w = xp.linspace(-1.5, 2.5, shape[-1]) + rng.uniform(-0.2, 0.2, size=shape[:-1])
+    return _sym_raw((q * w[..., None, :]) @ xp.swapaxes(q, -1, -2))
+
+
+SQUARE = [((3, 3),), ((2, 3, 3),), ((1, 1),)]
+
+
+def _matrix_op(impl, name, make, shapes=SQUARE, reference=None):
+    return primitive(impl, name=name, shapes=shapes, reference=reference or impl,
+                     make_args=lambda rng, shapes: tuple(make(rng, s) for s in shapes))
+
+
+def _inv_impl(x):
+    return xp.linalg.inv(x)
+
+
+inv = _matrix_op(_inv_impl, "inv", _invertible)
+inv.shape_error = "are not square matrices"
+rules(inv, vjp=[lambda g, ans, x: negative(matmul(_T(ans), matmul(g, _T(ans))))],
+      jvp=[lambda t, ans, x: negative(matmul(ans, matmul(t, ans)))])
+
+
+def _det_impl(x):
+    return xp.linalg.det(x)
+
+
+det = _matrix_op(_det_impl, "det", _invertible)
+rules(det, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(multiply(g, ans)), _T(inv(x)))],
+      jvp=[lambda t, ans, x: multiply(ans, _trace_last(solve(x, t)))])
+
+
+def _logabsdet_impl(x):
+    return xp.linalg.slogdet(x)[1]
+
+
+logabsdet = _matrix_op(_logabsdet_impl, "logabsdet", _invertible)
+rules(logabsdet, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(g), _T(inv(x)))],
+      jvp=[lambda t, ans, x: _trace_last(solve(x, t))])
+
+slogdet_sign = nondifferentiable(lambda x: xp.linalg.slogdet(x)[0], "slogdet_sign")
+
+
+def _solve_impl(a, b):
+    return xp.linalg.solve(a, b)
+
+
+def _columns(v, b):
+    """A right-hand side (or something shaped like one) as a stack of columns."""
+    return expand_dims(v, axis=-1) if _ndim(b) == 1 else v
+
+
+def _uncolumns(v, b):
+    return squeeze(v, axis=-1) if _ndim(b) == 1 else v
+
+
+def _solve_vjp_a(g, x, a, b):
+    gb = solve(_T(a), _columns(g, b))                          # B̄ = A⁻ᵀ X̄
+    return negative(matmul(gb, _T(_columns(x, b))))            # Ā = −B̄ Xᵀ
+
+
+solve = primitive(_solve_impl, name="solve", reference=_solve_impl, shapes=[
+    ((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((2, 3, 3), (3,)),
+    ((2, 3, 3), (3, 2)),
+], make_args=lambda rng, shapes: (_invertible(rng, shapes[0]), rng.normal(size=shapes[1])))
+solve.shape_error = "do not fit (a must be square, b must have as many rows)"
+rules(solve,
+      vjp=[_solve_vjp_a,
+           lambda g, x, a, b: _uncolumns(solve(_T(a), _columns(g, b)), b)],
+      jvp=[lambda t, x, a, b: _uncolumns(negative(solve(a, matmul(t, _columns(x, b)))), b),
+           lambda t, x, a, b: _uncolumns(solve(a, _columns(t, b)), b)])
+
+
+def _cholesky_impl(x, upper=False):
+    if upper:  # LAPACK on the upper triangle, as NumPy's cholesky(upper=True); L = Uᵀ
+        return xp.swapaxes(xp.linalg.cholesky(_sym_raw(x), upper=True), -1, -2)
+    return xp.linalg.cholesky(_sym_raw(x))
+
+
+def _phi(x):
+    """The lower triangle of x with its diagonal halved."""
+    n = _shape(x)[-1]
+    weights = xp.tril(xp.ones((n, n), dtype=_dtype(x)), -1) + 0.5 * xp.eye(n, dtype=_dtype(x))
+    return multiply(x, weights)
+
+
+def _cholesky_jvp(t, L, x, upper=False):
+    s = _sym(t)
+    inner = _T(solve(L, _T(solve(L, s))))                    # L⁻¹ Ṡ L⁻ᵀ
+    return matmul(L, _phi(inner))
+
+
+def _cholesky_vjp(g, L, x, upper=False):
+    q = solve(_T(L), _phi(matmul(_T(L), g)))                 # L⁻ᵀ Φ(Lᵀ L̄)
+    return _sym(_T(solve(_T(L), _T(q))))                     # sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)
+
+
+cholesky = primitive(_cholesky_impl, name="cholesky", cases=[
+    (((3, 3),), {}), (((2, 3, 3),), {}), (((3, 3),), {"upper": True}), (((1, 1),), {}),
+], make_args=lambda rng, shapes: (_spd(rng, shapes[0]),),
+    reference=lambda x, upper=False: xp.linalg.cholesky(x))
+rules(cholesky, vjp=[_cholesky_vjp], jvp=[_cholesky_jvp])
+
+
+def _eigh_values_impl(x, UPLO="L"):
+    return xp.linalg.eigh(_sym_raw(x), UPLO)[0]
+
+
+def _eigh_vectors_impl(x, UPLO="L"):
+    return xp.linalg.eigh(_sym_raw(x), UPLO)[1]
+
+
+def _gap_reciprocals(x, UPLO):
+    """F_ij = 1 / (w_j − w_i) off the diagonal, 0 on it."""
+    w = eigh_values(x, UPLO=UPLO)
+    n = _shape(w)[-1]
+    off = ~xp.eye(n, dtype=bool)
+    gaps = subtract(expand_dims(w, axis=-2), expand_dims(w, axis=-1))
+    return where(off, divide(1.0, where(off, gaps, 1.0)), 0.0)
+
+
+def _eigh_op(impl, name, reference):
+    return primitive(impl, name=name, reference=reference, cases=[
+        (((3, 3),), {"UPLO": "L"}), (((2, 3, 3),), {"UPLO": "L"}), (((3, 3),), {"UPLO": "U"}),
+        (((1, 1),), {"UPLO": "L"}),
+    ], make_args=lambda rng, shapes: (_separated_symmetric(rng, shapes[0]),))
+
+
+eigh_values = _eigh_op(_eigh_values_impl, "eigh_values",
+                       lambda x, UPLO="L": xp.linalg.eigh(x, UPLO)[0])
+rules(eigh_values,   # dw_k = v_kᵀ dA v_k;  Ā = V diag(w̄) Vᵀ
+      vjp=[lambda g, w, x, UPLO="L": matmul(multiply(eigh_vectors(x, UPLO=UPLO),
+                                                     expand_dims(g, axis=-2)),
+                                            _T(eigh_vectors(x, UPLO=UPLO)))],
+      jvp=[lambda t, w, x, UPLO="L": sum(multiply(eigh_vectors(x, UPLO=UPLO),
+                                                  matmul(t, eigh_vectors(x, UPLO=UPLO))), axis=-2)])
+
+eigh_vectors = _eigh_op(_eigh_vectors_impl, "eigh_vectors",
+                        lambda x, UPLO="L": xp.linalg.eigh(x, UPLO)[1])
+rules(eigh_vectors,   # dV = V (F ∘ Vᵀ dA V);  Ā = sym(V (F ∘ Vᵀ V̄) Vᵀ)
+      vjp=[lambda g, V, x, UPLO="L": _sym(matmul(V, matmul(
+          multiply(_gap_reciprocals(x, UPLO), matmul(_T(V), g)), _T(V))))],
+      jvp=[lambda t, V, x, UPLO="L": matmul(V, multiply(
+          _gap_reciprocals(x, UPLO), matmul(_T(V), matmul(_sym(t), V))))])
+
+
+def _svdvals_impl(x):
+    return xp.linalg.svd(x, compute_uv=False)
+
+
+def _singular_vectors(x, s):
+    """U and V of x (k = min(m, n) columns each), from the eigenvectors of xᵀx or xxᵀ.
+
+    Built from differentiable primitives so that the rules differentiate again:
+    for m ≥ n, V = eigvecs(xᵀx) (reordered to descending), U = x V / s.
+    """
+    m, n = _shape(x)[-2:]
+    flip = (Ellipsis, slice(None, None, -1))
+    if m >= n:
+        v = getitem(eigh_vectors(matmul(_T(x), x)), index=flip)
+        return divide(matmul(x, v), expand_dims(s, axis=-2)), v
+    u = getitem(eigh_vectors(matmul(x, _T(x))), index=flip)
+    return u, divide(matmul(_T(x), u), expand_dims(s, axis=-2))
+
+
+def _svdvals_vjp(g, s, x):
+    u, v = _singular_vectors(x, s)
+    return matmul(multiply(u, expand_dims(g, axis=-2)), _T(v))        # U diag(s̄) Vᵀ
+
+
+def _svdvals_jvp(t, s, x):
+    u, v = _singular_vectors(x, s)
+    return sum(multiply(u, matmul(t, v)), axis=-2)                    # ṡ_k = u_kᵀ Ȧ v_k
+
+
+svdvals = primitive(_svdvals_impl, name="svdvals", reference=_svdvals_impl,
+                    shapes=[((3, 3),), ((3, 2),), ((2, 4),), ((2, 3, 2),)],
+                    make_args=lambda rng, shapes: (_distinct_singular(rng, shapes[0]),))
+rules(svdvals, vjp=[_svdvals_vjp], jvp=[_svdvals_jvp])
+
+
+def _distinct_singular(rng, shape):
+    """Test matrices with singular values 1, 2, 3, ... (distinct, non-zero)."""
+    m, n = shape[-2:]
+    k = min(m, n)
+    u, _ = xp.linalg.qr(rng.normal(size=shape[:-2] + (m, m)))
+    v, _ = xp.linalg.qr(rng.normal(size=shape[:-2] + (n, n)))
+    return (u[..., :, :k] * (1.0 + xp.arange(k))) @ xp.swapaxes(v[..., :, :k], -1, -2)
+
+
+# --- the Euclidean norm --------------------------------------------------------------------------
+
+def _norm2_impl(x, axis=None, keepdims=False):
+    return xp.sqrt(xp.sum(xp.square(x), axis=axis, keepdims=keepdims))
+
+
+def _unit(ans, x, axis, keepdims):
+    """x / ‖x‖, and 0 where ‖x‖ = 0 (then x = 0 too)."""
+    norm = _keep(ans, x, axis, keepdims)
+    return divide(x, where(equal(norm, 0.0), 1.0, norm))
+
+
+norm2 = primitive(_norm2_impl, name="norm2", reference=_norm2_impl, cases=[
+    (((3,),), {"axis": None, "keepdims": False}), (((2, 3),), {"axis": None, "keepdims": False}),
+    (((2, 3),), {"axis": -1, "keepdims": True}), (((2, 3, 2),), {"axis": (1, 2), "keepdims": False}),
+])
+rules(norm2,
+      vjp=[lambda g, ans, x, axis=None, keepdims=False:
+           multiply(spread(g, x, axis, keepdims), _unit(ans, x, axis, keepdims))],
+      jvp=[lambda t, ans, x, axis=None, keepdims=False:
+           sum(multiply(t, _unit(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims)])
+
+
+from chainrule.ops.compare import equal  # noqa: E402
+from chainrule.ops.elementwise import (  # noqa: E402
+    add, divide, multiply, negative, subtract, where,
+)
+from chainrule.ops.indexing import getitem, untake  # noqa: E402
+from chainrule.ops.reductions import _keep, spread, sum  # noqa: E402
+from chainrule.ops.shape import (  # noqa: E402
+    expand_dims, reshape, squeeze, sum_to, swapaxes, transpose,
+)

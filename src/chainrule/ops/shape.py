@@ -3,6 +3,10 @@
 Each is its own JVP (applied to the tangent); its VJP is the transpose map:
 reshape back, transpose by the inverse permutation, sum what was broadcast,
 slice what was concatenated.
+
+``moveaxis``, ``flip``, ``tile``, ``repeat``, ``split`` and ``array_split`` are
+compositions of these and of indexing (``getitem``, whose transpose adds the
+gradients of repeated entries), so their derivatives need no rule of their own.
 """
 
 from __future__ import annotations
@@ -140,6 +144,89 @@ stack = primitive(_stack_impl, name="stack", reference=_stack_impl,
 stack.shape_error = "cannot be stacked (all inputs need the same shape)"
 stack.variadic_vjp = _stack_vjp
 stack.jvp_all = lambda ts, ans, *xs, axis=0: stack(*_tangents_or_zeros(ts, xs), axis=axis)
+
+
+# --- compositions -------------------------------------------------------------------------
+
+def _axes_of(axis, ndim):
+    return [a % ndim for a in ((axis,) if isinstance(axis, int) else axis)]
+
+
+def moveaxis(x, source, destination):
+    """NumPy's ``moveaxis`` (ints or sequences): a transpose."""
+    ndim = _ndim(x)
+    source, destination = _axes_of(source, ndim), _axes_of(destination, ndim)
+    if len(source) != len(destination):
+        raise ValueError("moveaxis: `source` and `destination` arguments must have the same "
+                         "number of elements")
+    order = [n for n in range(ndim) if n not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return transpose(x, axes=tuple(order))
+
+
+def flip(x, axis=None):
+    """NumPy's ``flip``: reverse the order along ``axis`` (all axes if None)."""
+    ndim = _ndim(x)
+    axes = range(ndim) if axis is None else _axes_of(axis, ndim)
+    return getitem(x, index=tuple(slice(None, None, -1) if i in axes else slice(None)
+                                  for i in range(ndim)))
+
+
+def tile(x, reps):
+    """NumPy's ``tile``: the whole array repeated ``reps`` times along each axis.
+
+    A reshape to (1, s₁, 1, s₂, ...), a broadcast to (r₁, s₁, r₂, s₂, ...), a reshape.
+    """
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    shape = tuple(xp.shape(x))
+    ndim = max(len(shape), len(reps))
+    shape = (1,) * (ndim - len(shape)) + shape
+    reps = (1,) * (ndim - len(reps)) + reps
+    spread_out = tuple(n for pair in zip((1,) * ndim, shape) for n in pair)
+    tiled = tuple(n for pair in zip(reps, shape) for n in pair)
+    out = broadcast_to(reshape(x, shape=spread_out), shape=tiled)
+    return reshape(out, shape=tuple(r * n for r, n in zip(reps, shape)))
+
+
+def repeat(x, repeats, axis=None):
+    """NumPy's ``repeat``: each entry repeated ``repeats`` times (an int or one count each)."""
+    if axis is None:
+        x, axis = reshape(x, shape=(-1,)), 0
+    shape = tuple(xp.shape(x))
+    axis = axis % len(shape)
+    if isinstance(repeats, int) or xp.ndim(repeats) == 0 and xp.size(repeats) == 1:
+        r = int(repeats)
+        expanded = broadcast_to(expand_dims(x, axis=axis + 1),
+                                shape=shape[:axis + 1] + (r,) + shape[axis + 1:])
+        return reshape(expanded, shape=shape[:axis] + (shape[axis] * r,) + shape[axis + 1:])
+    picks = xp.repeat(xp.arange(shape[axis]), repeats)
+    return getitem(x, index=(slice(None),) * axis + (picks,))
+
+
+def array_split(x, indices_or_sections, axis=0):
+    """NumPy's ``array_split``: a list of slices along ``axis`` (sections may differ by one)."""
+    n = xp.shape(x)[axis]
+    if isinstance(indices_or_sections, int):
+        sections = indices_or_sections
+        if sections <= 0:
+            raise ValueError("number sections must be larger than 0.")
+        size, extra = divmod(n, sections)
+        bounds = [0]
+        for k in range(sections):
+            bounds.append(bounds[-1] + size + (1 if k < extra else 0))
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    lead = (slice(None),) * (axis % _ndim(x))
+    return [getitem(x, index=lead + (slice(start, stop),))
+            for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def split(x, indices_or_sections, axis=0):
+    """NumPy's ``split``: like ``array_split``, but equal sections or a ``ValueError``."""
+    if isinstance(indices_or_sections, int) and xp.shape(x)[axis] % indices_or_sections:
+        raise ValueError("array split does not result in an equal division")
+    return array_split(x, indices_or_sections, axis)
 
 
 from chainrule.ops.creation import zeros_like  # noqa: E402
