@@ -63,14 +63,21 @@ def _numpy_blas() -> dict:
         return {}
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         root = Path(__file__).resolve().parent.parent
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                             timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _chainrule_source() -> dict:
+    """The commit measured, and whether the engine's files differed from it."""
+    changed = _git("status", "--porcelain", "--", "src")
+    return {"commit": _git("rev-parse", "--short", "HEAD"),
+            "src_modified": None if changed is None else bool(changed)}
 
 
 def describe() -> dict:
@@ -87,7 +94,7 @@ def describe() -> dict:
         "numpy": np.__version__,
         "numpy_blas": _numpy_blas(),
         "env": {name: os.environ.get(name) for name in BLAS_ENV},
-        "chainrule_commit": _git_commit(),
+        "chainrule": _chainrule_source(),
     }
 
 

@@ -97,6 +97,8 @@ def _result_cell(row: dict) -> str:
         parts.append(f"{row['extra']['ratio_same_process']:.2f}x NumPy in-process")
     if row["tolerances"]:
         parts.append(row["agree"])
+    if (row["other_load"] or 0) > 0.25:
+        parts.append(f"machine busy ({row['other_load']:.1f} other cores)")
     return ", ".join(parts)
 
 
