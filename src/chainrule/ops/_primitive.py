@@ -27,7 +27,7 @@ def MISSING(*args: Any, **params: Any) -> Any:
 
 
 @dataclass
-class TestMeta:
+class OpMeta:
     """What the generated op-table tests need to know about a primitive.
 
     ``shapes`` lists argument shape tuples to try; ``domain`` names the input
@@ -73,7 +73,7 @@ class Primitive:
     batch: Callable | None = None
     differentiable: bool = True
     shape_error: str = "are not compatible"
-    meta: TestMeta | None = None
+    meta: OpMeta | None = None
 
     def __call__(self, *args: Any, **params: Any) -> Any:
         # Replaced by the autodiff core's dispatcher when chainrule.core is imported;
@@ -116,7 +116,7 @@ def primitive(impl: Callable | None = None, *, name: str | None = None,
         prim = Primitive(fn, name or fn.__name__)
         prim.__doc__ = fn.__doc__
         if meta:  # the library's ops carry test metadata and join the op table
-            prim.meta = TestMeta(**meta)
+            prim.meta = OpMeta(**meta)
             if register:
                 REGISTRY[prim.name] = prim
         return prim
