@@ -17,4 +17,4 @@ def test_docstring_examples_run(name):
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failed == 0
     if name in ("chainrule.transforms", "chainrule.check"):
-        assert attempted > 5
+        assert attempted >= 5
