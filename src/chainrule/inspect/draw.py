@@ -27,7 +27,7 @@ import numpy as np
 from chainrule.core.backward import backprop, observe_adjoints
 from chainrule.core.tensor import Tensor
 from chainrule.inspect import _format
-from chainrule.inspect._graph import Rows, walk
+from chainrule.inspect._graph import INFIX, Rows, _index_text, walk
 
 SYMBOLS = {"add": "+", "subtract": "−", "multiply": "×", "divide": "÷", "power": "^",
            "negative": "−", "matmul": "@", "sigmoid": "σ"}
@@ -119,6 +119,9 @@ def write_atomically(path: str, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -301,8 +304,10 @@ class _Dot:
             self.lines.append(f'{indent}n{index + 1} [shape=box, style="rounded,filled", '
                               f'fillcolor="#e8f0fb", label=<<b>{title}</b><br/>{small}>];')
             return
-        symbol = _html(SYMBOLS.get(row["op"], row["op"]))
-        params = "".join(f'<br/><font point-size="9">{_html(key)}={_html(_short_param(v))}'
+        symbol = _html(_operation_label(row["op"], self.parents[index]))
+        if row["op"] == "getitem" and set(row["params"]) == {"index"}:
+            symbol = _html("·[" + _index_text(row["params"]["index"]) + "]")
+        params = "" if row["op"] == "getitem" else "".join(f'<br/><font point-size="9">{_html(key)}={_html(_short_param(v))}'
                          f"</font>" for key, v in row["params"].items()
                          if v is not None and v is not False)
         if row["label"]:
@@ -321,31 +326,26 @@ class _Dot:
                 ops.append(self.rows[index]["op"])
         listed = ", ".join(ops[:5]) + (", ..." if len(ops) > 5 else "")
         last = self.rows[members[-1]]
-        shape = _format.shape_text(last["shape"]) if last["shape"] else "scalar"
+        shape = f' {_format.shape_text(last["shape"])}' if last["shape"] else ""
+        count = f"{len(members)} op" + ("s" if len(members) > 1 else "")
         tooltip = _quote("; ".join(f"{self.rows[i]['name']} = {self.rows[i]['operation']}"
                                    for i in members)[:2000])
         self.lines.append(
             f'  {self.group_id(group)} [shape=box3d, tooltip="{tooltip}", style=filled, fillcolor="#eeeeee", '
-            f'label=<<b>{_html(group)}</b><br/><font point-size="9">{len(members)} ops: '
-            f'{_html(listed)}<br/>{_html(last["name"])} {_html(shape)}</font>>];')
+            f'label=<<b>{_html(group)}</b><br/><font point-size="9">{count}: '
+            f'{_html(listed)}<br/>out: {_html(last["name"])}{_html(shape)}</font>>];')
 
     def emit_edges(self) -> None:
         drawn: set[tuple[str, str]] = set()
         for index, parents in enumerate(self.parents):
             target = self.node_id(index)
-            for position, (kind, ref) in enumerate(parents):
+            for kind, ref in parents:
                 if kind == "row":
                     source = self.node_id(ref)
                     if source == target or (source, target) in drawn:
                         continue
                     drawn.add((source, target))
                     self.lines.append(f"  {source} -> {target}{self.edge_label(ref)};")
-                elif self.group_of(index) is None:
-                    self.count += 1
-                    const = f"c{index + 1}_{position}"
-                    self.lines.append(f'  {const} [shape=plaintext, fontsize=9, '
-                                      f'fontcolor="{QUIET_COLOR}", label="{_quote(_format.short(ref))}"];')
-                    self.lines.append(f'  {const} -> {target} [style=dashed, color="{QUIET_COLOR}"];')
         if self.output_index is not None:
             self.lines.append(f"  {self.node_id(self.output_index)} -> output"
                               f"{self.edge_label(self.output_index)};")
@@ -361,6 +361,17 @@ class _Dot:
         if row["adjoint"] is not None:
             parts.append(f'<font color="{GRAD_COLOR}">{_html(_format.short(row["adjoint"]))}</font>')
         return " [label=<" + "<br/>".join(parts) + ">]"
+
+
+def _operation_label(op: str, parents: list) -> str:
+    """The operation's symbol; constants it takes are written in place (``· ^ 2``, ``6 × ·``)."""
+    symbol = SYMBOLS.get(op, op)
+    if all(kind == "row" for kind, _ in parents):
+        return symbol
+    texts = ["·" if kind == "row" else _format.short(value) for kind, value in parents]
+    if op in INFIX and len(texts) == 2:
+        return f"{texts[0]} {symbol} {texts[1]}"
+    return f"{symbol}({', '.join(texts)})"
 
 
 def _detail(row: dict) -> str:

@@ -128,10 +128,12 @@ class Trace:
         """The title, output and gradient in words (printed under the table)."""
         lines = [f"output {self.output_name} = {_format.summary(self.output)}"]
         if self.has_adjoints and self.gradient is not None:
-            grads = self.gradient if len(self.input_names) > 1 else (self.gradient,)
-            parts = [f"∂f/∂{name} = {_format.summary(g)}"
-                     for name, g in zip(self.input_names, grads)]
-            lines.append("gradient: " + ", ".join(parts))
+            inputs = [row for row in self.rows if row["op"] == "input"]
+            parts = [f"∂f/∂{row['label']} = {_format.summary(row['adjoint'])}" for row in inputs]
+            if len(parts) <= 3 and all(not row["shape"] for row in inputs):
+                lines.append("gradient: " + ", ".join(parts))
+            else:
+                lines += ["gradient:", *(f"  {part}" for part in parts)]
         elif not self.has_adjoints:
             lines.append("no adjoints: the output is not a scalar; pass cotangent= to "
                          "choose the combination of its entries to differentiate")
@@ -400,6 +402,12 @@ def _title(f: Callable, names: list[str], args: tuple) -> str:
     what = getattr(f, "__name__", "f")
     if what == "<lambda>":
         what = "f"
-    values = ", ".join(f"{name}={_format.short(arg)}" if not isinstance(arg, (tuple, list, dict))
-                       else f"{name}=..." for name, arg in zip(names, args))
+    values = ", ".join(f"{name}={_value_text(arg)}" for name, arg in zip(names, args))
     return f"trace of {what}({', '.join(names)}) at {values}"
+
+
+def _value_text(arg: Any) -> str:
+    if isinstance(arg, (tuple, list, dict)):
+        return "..."
+    array = _format.as_array(arg)
+    return _format.number(array.item()) if array.ndim == 0 else _format.shape_text(array.shape)
