@@ -31,8 +31,8 @@ w, b = 0.5, -1.0
 y = 1 / (1 + math.exp(-(w * x + b)))
 dL_dz = (y - t) * y * (1 - y)
 by_hand = (dL_dz * x + lam * w, dL_dz)
-print("\nby hand:    dL_reg/dw = %.10f, dL_reg/db = %.10f" % by_hand)
-print("from trace: dL_reg/dw = %.10f, dL_reg/db = %.10f" % trace.gradient)
+print(f"\nby hand:    dL_reg/dw = {by_hand[0]:.10f}, dL_reg/db = {by_hand[1]:.10f}")
+print(f"from trace: dL_reg/dw = {trace.gradient[0]:.10f}, dL_reg/db = {trace.gradient[1]:.10f}")
 assert all(abs(a - b) < 1e-15 for a, b in zip(by_hand, trace.gradient))
 assert abs(trace["z"]["adjoint"] - dL_dz) < 1e-15
 

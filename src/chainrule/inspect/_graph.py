@@ -8,7 +8,8 @@ the order of evaluation.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from chainrule.core.tensor import Node, Tensor
 from chainrule.inspect import _format

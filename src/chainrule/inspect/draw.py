@@ -20,7 +20,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -36,7 +36,7 @@ MAX_RECORDS = 100_000
 class _Interval:
     """One entered scope: the node numbers it spans and its full path."""
 
-    __slots__ = ("start", "end", "path", "parent")
+    __slots__ = ("end", "parent", "path", "start")
 
     def __init__(self, start: int, path: tuple[str, ...], parent: _Interval | None) -> None:
         self.start = start
@@ -74,7 +74,7 @@ class scope:
         self.name = name
         self._interval: _Interval | None = None
 
-    def __enter__(self) -> scope:
+    def __enter__(self) -> scope:  # noqa: PYI034  (a plain context manager)
         parent = _open[-1] if _open else None
         path = (parent.path if parent else ()) + (self.name,)
         interval = _Interval(next(_sequence), path, parent)
@@ -87,7 +87,7 @@ class scope:
             del _intervals[:MAX_RECORDS]
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         interval = self._interval
         interval.end = next(_sequence)
         if _open and _open[-1] is interval:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import html
 import inspect as _pyinspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,8 @@ class Trace:
 
     def summary_lines(self) -> list[str]:
         """The title, output and gradient in words (printed under the table)."""
-        lines = [f"output {self.output_name} = {_format.summary(self.output)}"]
+        where = self.output_name or "(a constant: it does not depend on the inputs)"
+        lines = [f"output {where} = {_format.summary(self.output)}"]
         if self.has_adjoints and self.gradient is not None:
             inputs = [row for row in self.rows if row["op"] == "input"]
             parts = [f"∂f/∂{row['label']} = {_format.summary(row['adjoint'])}" for row in inputs]
