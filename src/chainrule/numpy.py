@@ -38,8 +38,6 @@ Derivatives at the awkward points (the policy, written once):
 0.7...
 """
 
-from __future__ import annotations
-
 import builtins as _builtins
 import functools as _functools
 from typing import Any as _Any, Callable as _Callable, NamedTuple as _NamedTuple
@@ -162,17 +160,32 @@ _passthrough(
 # --- elementwise ------------------------------------------------------------------------------------
 
 def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str = "") -> _Callable:
-    def fn(*args: _Any, out: _Any = None, dtype: _Any = None) -> _Any:
+    def general(*args: _Any, out: _Any = None, dtype: _Any = None) -> _Any:
         if len(args) != nin:
             raise TypeError(f"{name}() takes {nin} positional argument{'s' * (nin > 1)} "
                             f"but {len(args)} were given")
         _no_out(name, out)
         return prim(*[_cast(_arr(a), dtype) for a in args])
 
+    general.__name__ = general.__qualname__ = name
+    slow = _facade(kind, *(() if kind == "nondifferentiable" else (prim.name,)))(general)
+
+    def fn(*args: _Any, **kwargs: _Any) -> _Any:
+        # The common call, arrays and Tensors and numbers only: straight to the primitive,
+        # which gives NumPy's own result for plain arrays (one call on the hot path).
+        if not kwargs and len(args) == nin:
+            for a in args:
+                if a.__class__ in (list, tuple):
+                    break
+            else:
+                return prim(*args)
+        return slow(*args, **kwargs)
+
     fn.__name__ = fn.__qualname__ = name
     what = "piecewise constant: no gradient" if kind == "nondifferentiable" else "differentiable"
     fn.__doc__ = f"NumPy's ``{name}``, {what}.{' ' + note if note else ''}"
-    return _facade(kind, *(() if kind == "nondifferentiable" else (prim.name,)))(fn)
+    fn.__wrapped__ = general
+    return fn
 
 
 for _name, _nin in [("add", 2), ("subtract", 2), ("multiply", 2), ("divide", 2), ("power", 2),
@@ -212,7 +225,7 @@ def logaddexp(x1: _Any, x2: _Any, out: _Any = None) -> _Any:
     return _ew.add(_ew.maximum(x1, x2), _ew.log1p(_ew.exp(gap)))
 
 
-@_facade("primitive", "clip", "where", "less", "greater")
+@_facade("primitive", "clip", "where")
 def clip(a: _Any, a_min: _Any = None, a_max: _Any = None, out: _Any = None, *,
          min: _Any = None, max: _Any = None) -> _Any:
     """NumPy's ``clip``: values limited to [a_min, a_max].
