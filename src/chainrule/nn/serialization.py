@@ -1,0 +1,158 @@
+"""Model files: architecture (JSON) and weights (arrays) in one ``.npz``, loaded without pickle.
+
+Layout of the zip archive NumPy writes:
+
+* ``__chainrule__``: UTF-8 JSON as a uint8 array: ``{"format", "version",
+  "model" (architecture), "parameters" (names), "compile" (loss, optimizer,
+  metrics), "optimizer" (iterations, lr), "extra" (history, epoch, ...)}``;
+* ``param/<name>``: one array per parameter;
+* ``optim/<index>/<slot>``: the optimizer's moment buffers, if saved.
+
+Loading uses ``numpy.load(..., allow_pickle=False)``, so a file can hold only
+numbers and text: opening one never runs code. Files are written to a
+temporary file next to the target and renamed over it (atomic on POSIX): a
+crash mid-save leaves the previous file intact. A file that is not a
+chainrule model (corrupt, truncated, or something else) raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule import optim
+
+FORMAT = "chainrule.model"
+VERSION = 1
+HEADER = "__chainrule__"
+
+
+def save_model(model: Any, path: str | os.PathLike, include_optimizer: bool = True,
+               extra: dict | None = None) -> Path:
+    """Write ``model`` to ``path`` (atomically); returns the path.
+
+    >>> import tempfile, os, numpy as np
+    >>> from chainrule import nn
+    >>> model = nn.Sequential([nn.Dense(3, "relu", input_dim=2), nn.Dense(2, "softmax")], seed=0)
+    >>> path = save_model(model, os.path.join(tempfile.mkdtemp(), "model.npz"))
+    >>> restored = load_model(path)
+    >>> x = np.ones((1, 2), "float32")
+    >>> bool(np.allclose(restored.predict(x), model.predict(x)))
+    True
+    """
+    path = Path(path)
+    if not model.built:
+        raise ValueError("save: the model has no weights yet; give the first layer input_dim=... "
+                         "or train it (fit) before saving")
+    names = [name for name, _ in model.named_parameters()]
+    header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": model.get_config(),
+                              "parameters": names, "extra": extra or {}}
+    arrays = {f"param/{name}": p.numpy() for name, p in model.named_parameters()}
+    if model.loss is not None:
+        header["compile"] = {"loss": model.loss.get_config(), "metrics": list(model.metrics),
+                             "optimizer": model.optimizer.get_config()
+                             if model.optimizer is not None else None}
+    if include_optimizer and model.optimizer is not None and model.optimizer.params:
+        state = model.optimizer.state_dict()
+        header["optimizer"] = {"iterations": state["iterations"], "lr": state["lr"]}
+        for i, slots in enumerate(state["slots"]):
+            for key, value in slots.items():
+                arrays[f"optim/{i}/{key}"] = value
+    arrays[HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    _write_atomically(path, arrays)
+    return path
+
+
+def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **arrays)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(header, arrays)`` of a model file, checked; ``ValueError`` if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_model: no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                raise ValueError("a single array, not an archive")
+            if HEADER not in archive.files:
+                raise ValueError("it has no chainrule header")
+            arrays = {key: archive[key] for key in archive.files}
+        header = json.loads(arrays.pop(HEADER).tobytes().decode("utf-8"))
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, UnicodeDecodeError,
+            json.JSONDecodeError) as error:
+        raise ValueError(f"load_model: {path} is not a chainrule model file "
+                         f"({_reason(error)})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"load_model: {path} is not a chainrule model file (wrong format tag)")
+    if header.get("version", 0) > VERSION:
+        raise ValueError(f"load_model: {path} was written by a newer chainrule (format version "
+                         f"{header.get('version')}); upgrade chainrule to read it")
+    return header, arrays
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict]:
+    """``(model, extra)``: the model (compiled, optimizer state restored) and the saved extras."""
+    from .model import Sequential
+
+    header, arrays = read_model_file(path)
+    try:
+        model = Sequential.from_config(header["model"])
+        names = header["parameters"]
+        state = {name: arrays[f"param/{name}"] for name in names}
+        if not model.built:
+            first = state.get(names[0]) if names else None
+            model.build(int(first.shape[0]) if first is not None else None)
+        model.load_state_dict(state)
+        compiled = header.get("compile")
+        if compiled:
+            optimizer = compiled.get("optimizer") or "adam"
+            model.compile(loss=compiled["loss"], optimizer=optim.get(optimizer),
+                          metrics=compiled.get("metrics"))
+            saved = header.get("optimizer")
+            if saved is not None:
+                slots = [{} for _ in names]
+                for key, value in arrays.items():
+                    if key.startswith("optim/"):
+                        _, index, slot = key.split("/", 2)
+                        slots[int(index)][slot] = value
+                model.optimizer.load_state_dict({**saved, "slots": slots})
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        raise ValueError(f"load_model: {path} is damaged or incomplete (missing or wrong "
+                         f"entry: {_reason(error)})") from None
+    extra = header.get("extra") or {}
+    if "history" in extra:
+        from .callbacks import History
+        model.history = History.from_dict(extra["history"])
+    return model, extra
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """Read a model written by ``model.save(path)``: architecture, weights, compile settings.
+
+    Raises ``ValueError`` for a file that is not a (readable) chainrule model.
+    """
+    return load_checkpoint(path)[0]
