@@ -298,6 +298,12 @@ def test_render_writes_png_and_svg(course_trace, tmp_path):
     assert drawing.render(tmp_path / "f.dot") and (tmp_path / "f.dot").read_text() == drawing.source
 
 
+@needs_dot
+def test_rendering_works_with_dot_alone_without_the_python_package(course_trace, monkeypatch):
+    monkeypatch.setitem(sys.modules, "graphviz", None)
+    assert course_trace.draw().pipe("svg").lstrip().startswith(b"<?xml")
+
+
 def test_rendering_without_graphviz_says_what_to_install(course_trace, monkeypatch):
     monkeypatch.setenv("PATH", "")
     monkeypatch.setitem(sys.modules, "graphviz", None)  # the package missing too

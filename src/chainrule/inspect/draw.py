@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.backward import backprop, observe_adjoints
+from chainrule.core.modes import no_grad
 from chainrule.core.tensor import Tensor
 from chainrule.inspect import _format
 from chainrule.inspect._graph import INFIX, Rows, _index_text, walk
@@ -189,7 +190,7 @@ def _tape_adjoints(t: Tensor, rows: Rows) -> None:
         adjoints[id(node)] = g
 
     seed = np.ones(t.shape, dtype=t.dtype if np.dtype(t.dtype).kind in "fc" else np.float64)
-    with observe_adjoints(record):
+    with observe_adjoints(record), no_grad():  # no_grad: the pass itself is not recorded
         leaf_grads = backprop([(t, seed)], 0, keep_tensors=False, retain=True)
     for key, index in rows.index_of_node.items():
         rows.rows[index]["adjoint"] = _format.plain(adjoints.get(key, np.zeros(rows.rows[index]["shape"])))

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.backward import backprop, observe_adjoints
+from chainrule.core.modes import no_grad
 from chainrule.core.tensor import Tensor
 from chainrule.core.trace import FORWARD, REVERSE, new_trace
 from chainrule.inspect import _format
@@ -361,7 +362,7 @@ def _adjoints(main: _Run, rows: Rows, output: Any, output_index: int | None, cot
     if output_index is not None:
         def record(node: Any, g: Any) -> None:
             adjoints[id(node)] = g
-        with observe_adjoints(record):
+        with observe_adjoints(record), no_grad():  # no_grad: the pass itself is not recorded
             leaf_grads = backprop([(main.out, seed)], main.reverse.level, keep_tensors=False,
                                   retain=False)
     for key, index in rows.index_of_node.items():
