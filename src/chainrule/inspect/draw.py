@@ -303,6 +303,9 @@ class _Dot:
         small = f'<font point-size="9" color="{QUIET_COLOR}">{_html(_detail(row))}</font>'
         if row["op"] in ("input", "constant"):
             title = _html(row["label"] or name)
+            if not row["label"]:  # the name is the title already: the shape is the detail
+                shape = _format.shape_text(row["shape"]) if row["shape"] else "scalar"
+                small = f'<font point-size="9" color="{QUIET_COLOR}">{shape}</font>'
             self.lines.append(f'{indent}n{index + 1} [shape=box, style="rounded,filled", '
                               f'fillcolor="#e8f0fb", label=<<b>{title}</b><br/>{small}>];')
             return
