@@ -77,14 +77,23 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     values go straight to the implementation; level-0 tensors (the tape) are
     handled here in one pass; traced values go to their transformation.
     """
+    for x in args:
+        if x.__class__ is Tensor:
+            break
+    else:  # plain values only: the implementation, nothing else
+        try:
+            out = prim.impl(*args, **params)
+        except (ValueError, TypeError, IndexError) as error:
+            raise _op_error(prim, args, error) from None
+        if STATE.anomaly:
+            check_finite(out, f"{prim.name} (forward)")
+        return out
     raw = []
-    on_tape = False
     record = False
     for x in args:
         if x.__class__ is Tensor:
             if x._level:
                 return _bind_traced(prim, args, params)
-            on_tape = True
             record = record or x.requires_grad
             raw.append(x._value)
         else:
@@ -95,8 +104,6 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
         raise _op_error(prim, args, error) from None
     if STATE.anomaly:
         check_finite(out, f"{prim.name} (forward)")
-    if not on_tape:
-        return out
     if record and STATE.grad_enabled and prim.differentiable:
         return Tensor(out, TAPE_TRACE, Node(prim, args, params, out), True)
     return Tensor(out)
