@@ -29,9 +29,14 @@ Derivatives at the awkward points (the policy, written once):
   split evenly among the tied entries (as autograd does).
 * ``sqrt`` at 0: +inf (the one-sided derivative); ``linalg.norm`` at 0: 0.
 * ``clip`` at its bounds: 1 (the bounds belong to the range).
-* In every rule, a zero cotangent times an infinite or NaN local derivative is
-  0, so ``where(x > 0, sqrt(x), 0.0)`` has gradient 0 at ``x <= 0``: the branch
-  ``where`` did not take cannot poison the result.
+* ``where`` picks, it never multiplies; and in the rules of the ops whose
+  derivative can be infinite or NaN (``sqrt``, ``log``, ``divide``, ``power``,
+  ``arcsin``, ...) a zero cotangent times that derivative is 0. So
+  ``where(x > 0, sqrt(x), 0.0)`` has gradient 0 at ``x <= 0``, to every order:
+  the branch ``where`` did not take cannot poison the result.
+* ``cholesky``, ``eigh``, ``eigvalsh`` read one triangle, as NumPy does: the
+  gradient goes to that triangle. ``eigh``'s eigenvectors need distinct
+  eigenvalues; ``inv``, ``det``, ``solve`` a non-singular matrix.
 
 >>> import chainrule as cr, chainrule.numpy as cnp
 >>> float(cr.grad(lambda x: cnp.sum(cnp.tanh(x) ** 2))(0.5))  # doctest: +ELLIPSIS

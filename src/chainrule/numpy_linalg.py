@@ -19,9 +19,7 @@ distinct, non-zero singular values.
 True
 """
 
-from __future__ import annotations
-
-from typing import Any as _Any, NamedTuple as _NamedTuple
+from typing import Any as _Any
 
 import numpy as _np
 
@@ -33,14 +31,9 @@ from chainrule.ops import reductions as _red
 from chainrule.ops import shape as _shape
 
 
-class SlogdetResult(_NamedTuple):
-    sign: _Any
-    logabsdet: _Any
-
-
-class EighResult(_NamedTuple):
-    eigenvalues: _Any
-    eigenvectors: _Any
+# NumPy's own result types (named tuples), so that results compare and flatten alike
+SlogdetResult = type(_np.linalg.slogdet(_np.eye(1)))
+EighResult = type(_np.linalg.eigh(_np.eye(1)))
 
 
 def _linalg(kind: str, *primitives: str):
@@ -130,7 +123,7 @@ def svdvals(x: _Any, /) -> _Any:
 
 
 @_linalg("composite", "norm2", "abs", "max", "min", "sum", "power", "svdvals", "transpose",
-         "reshape")
+         "reshape", "astype")
 def norm(x: _Any, ord: _Any = None, axis: _Any = None, keepdims: bool = False) -> _Any:
     """Vector and matrix norms, as NumPy's ``norm`` (every ``ord`` and ``axis``).
 

@@ -1,0 +1,1 @@
+"""Developer tools: generators for the documentation (``python -m chainrule.tools.optable``)."""
