@@ -138,11 +138,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--kfold: K must be at least 2")
     if args.kfold and args.resume:
         raise ValueError("--resume cannot be combined with --kfold")
-    out = _resume_folder(args) if args.resume else _new_folder(args.out, args.dataset)
     checkpoint = None
     if args.resume:
+        out = _resume_folder(args)
         checkpoint = _read_checkpoint(out, args)
     data = _load(args.dataset, args.data_dir)
+    if not args.resume:
+        out = _new_folder(args.out, args.dataset)
     if args.kfold:
         result = _cross_validate(args, data, out)
     else:
@@ -348,9 +350,6 @@ def _cross_validate(args: argparse.Namespace, data: Any, out: Path) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    import os
-    import tempfile
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
+    from chainrule.nn._files import atomic_write
+    with atomic_write(path, "w") as stream:
         json.dump(data, stream, indent=1)
-    os.replace(temporary, path)

@@ -169,8 +169,8 @@ class Sequential(Module):
         ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"`` (``lr`` sets the
         rate of one given by name). Metrics: ``["accuracy"]`` or none.
         """
-        self.loss = losses_.get(loss)
-        self.optimizer = optim.get(optimizer, lr=lr)
+        loss_fn = losses_.get(loss)
+        optimizer = optim.get(optimizer, lr=lr)
         names = []
         for metric in metrics or ():
             key = str(metric).lower()
@@ -179,7 +179,7 @@ class Sequential(Module):
                 raise ValueError(f"compile: unknown metric {metric!r}; known: "
                                  f"{', '.join(METRICS)}")
             names.append(key)
-        self.metrics = names
+        self.loss, self.optimizer, self.metrics = loss_fn, optimizer, names
         if self.built:
             self.optimizer.bind(self.parameters())
 
@@ -300,9 +300,9 @@ class Sequential(Module):
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(*val).items()})
             seconds = time.perf_counter() - started
+            self.history.append(epoch, logs, seconds)
             for callback in callbacks:
                 _hook(callback, "on_epoch_end", epoch, logs, self)
-            self.history.append(epoch, logs, seconds)
             if verbose:
                 print(format_logs(epoch, epochs, logs, seconds), file=sys.stdout, flush=True)
             if self.stop_training:

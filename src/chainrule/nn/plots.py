@@ -8,11 +8,12 @@ are written atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from ._files import atomic_write
 
 
 def _figure(width: float, height: float) -> Any:
@@ -28,17 +29,9 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _save(figure: Any, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
-    try:
-        figure.savefig(temporary, format="png", bbox_inches="tight")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    with atomic_write(path, "wb") as stream:
+        figure.savefig(stream, format="png", bbox_inches="tight")
+    return Path(path)
 
 
 def _history_dict(history: Any) -> dict:

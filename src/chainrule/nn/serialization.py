@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import optim
+
+from ._files import atomic_write
 
 FORMAT = "chainrule.model"
 VERSION = 1
@@ -70,18 +71,8 @@ def save_model(model: Any, path: str | os.PathLike, include_optimizer: bool = Tr
 
 
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_write(path, "wb") as stream:
+        np.savez(stream, **arrays)
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
@@ -90,9 +81,10 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray
     if not path.is_file():
         raise FileNotFoundError(f"load_model: no such file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise ValueError("a single array, not an archive")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an archive")
+        with archive:
             if HEADER not in archive.files:
                 raise ValueError("it has no chainrule header")
             arrays = {key: archive[key] for key in archive.files}

@@ -60,7 +60,6 @@ class LRScheduler:
         self.set_epoch(initial_epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict, model: Any) -> None:
-        logs.setdefault("lr", self.optimizer.lr)
         self.set_epoch(epoch + 1)
 
     def on_train_end(self, model: Any) -> None:
