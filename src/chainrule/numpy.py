@@ -113,9 +113,9 @@ def _alias(new: str, old: str) -> None:
 
 
 def _arr(x: _Any) -> _Any:
-    """A (nested) list or tuple holding Tensors becomes one Tensor; anything else stays."""
-    if x.__class__ in (list, tuple) and _holds_tensor(x):
-        return array(x)
+    """A (nested) list or tuple becomes an array (a Tensor if it holds one); others stay."""
+    if x.__class__ in (list, tuple):
+        return array(x) if _holds_tensor(x) else _np.asarray(x)
     return x
 
 
