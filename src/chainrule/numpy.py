@@ -101,9 +101,9 @@ def _facade(kind: str, *primitives: str, numpy_fn: _Callable | None = None,
     return wrap
 
 
-def _passthrough(**objects: _Any) -> None:
-    for key, obj in objects.items():
-        globals()[key] = obj
+def _passthrough(names: str) -> None:
+    for key in names.split():
+        assert globals()[key] is getattr(_np, key), key
         _CATALOG[key] = _Entry("passthrough")
 
 
@@ -148,18 +148,22 @@ def _ndim(x: _Any) -> int:
 
 # --- constants, dtypes and NumPy's own helpers (nothing to differentiate) -----------------------
 
-_passthrough(
-    pi=_np.pi, e=_np.e, inf=_np.inf, nan=_np.nan, newaxis=_np.newaxis,
-    float16=_np.float16, float32=_np.float32, float64=_np.float64, int32=_np.int32,
-    int64=_np.int64, bool_=_np.bool_, ndarray=_np.ndarray, dtype=_np.dtype, random=_np.random,
-    finfo=_np.finfo, iinfo=_np.iinfo, result_type=_np.result_type,
-    zeros=_np.zeros, ones=_np.ones, empty=_np.empty, full=_np.full, eye=_np.eye,
-    identity=_np.identity, tri=_np.tri, arange=_np.arange, linspace=_np.linspace,
-    logspace=_np.logspace, meshgrid=_np.meshgrid, indices=_np.indices,
-    triu_indices=_np.triu_indices, tril_indices=_np.tril_indices,
-    allclose=_np.allclose, isclose=_np.isclose, array_equal=_np.array_equal,
-    shape=_np.shape, ndim=_np.ndim, size=_np.size,
-)
+pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
+float16, float32, float64, int32, int64, bool_ = (
+    _np.float16, _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_)
+ndarray, dtype, finfo, iinfo, result_type = _np.ndarray, _np.dtype, _np.finfo, _np.iinfo, _np.result_type
+random = _np.random
+zeros, ones, empty, full, eye, identity, tri = (
+    _np.zeros, _np.ones, _np.empty, _np.full, _np.eye, _np.identity, _np.tri)
+arange, linspace, logspace, meshgrid, indices = (
+    _np.arange, _np.linspace, _np.logspace, _np.meshgrid, _np.indices)
+triu_indices, tril_indices = _np.triu_indices, _np.tril_indices
+allclose, isclose, array_equal, shape, ndim, size = (
+    _np.allclose, _np.isclose, _np.array_equal, _np.shape, _np.ndim, _np.size)
+_passthrough("""pi e inf nan newaxis float16 float32 float64 int32 int64 bool_ ndarray dtype
+                finfo iinfo result_type random zeros ones empty full eye identity tri arange
+                linspace logspace meshgrid indices triu_indices tril_indices allclose isclose
+                array_equal shape ndim size""")
 
 
 # --- elementwise ------------------------------------------------------------------------------------
@@ -193,13 +197,29 @@ def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str =
     return fn
 
 
-for _name, _nin in [("add", 2), ("subtract", 2), ("multiply", 2), ("divide", 2), ("power", 2),
-                    ("arctan2", 2), ("negative", 1), ("square", 1), ("exp", 1), ("expm1", 1),
-                    ("log", 1), ("log1p", 1), ("log2", 1), ("log10", 1), ("sin", 1), ("cos", 1),
-                    ("tan", 1), ("arcsin", 1), ("arccos", 1), ("arctan", 1), ("sinh", 1),
-                    ("cosh", 1), ("tanh", 1)]:
-    globals()[_name] = _ufunc(_name, getattr(_ew, _name), _nin)
-
+add = _ufunc("add", _ew.add, 2)
+subtract = _ufunc("subtract", _ew.subtract, 2)
+multiply = _ufunc("multiply", _ew.multiply, 2)
+divide = _ufunc("divide", _ew.divide, 2)
+power = _ufunc("power", _ew.power, 2)
+arctan2 = _ufunc("arctan2", _ew.arctan2, 2)
+negative = _ufunc("negative", _ew.negative, 1)
+square = _ufunc("square", _ew.square, 1)
+exp = _ufunc("exp", _ew.exp, 1)
+expm1 = _ufunc("expm1", _ew.expm1, 1)
+log = _ufunc("log", _ew.log, 1)
+log1p = _ufunc("log1p", _ew.log1p, 1)
+log2 = _ufunc("log2", _ew.log2, 1)
+log10 = _ufunc("log10", _ew.log10, 1)
+sin = _ufunc("sin", _ew.sin, 1)
+cos = _ufunc("cos", _ew.cos, 1)
+tan = _ufunc("tan", _ew.tan, 1)
+arcsin = _ufunc("arcsin", _ew.arcsin, 1)
+arccos = _ufunc("arccos", _ew.arccos, 1)
+arctan = _ufunc("arctan", _ew.arctan, 1)
+sinh = _ufunc("sinh", _ew.sinh, 1)
+cosh = _ufunc("cosh", _ew.cosh, 1)
+tanh = _ufunc("tanh", _ew.tanh, 1)
 sqrt = _ufunc("sqrt", _ew.sqrt, 1, note="Its derivative at 0 is +inf (one-sided).")
 abs = _ufunc("abs", _ew.abs, 1, note="Its derivative at 0 is 0.")
 maximum = _ufunc("maximum", _ew.maximum, 2, note="At a tie the gradient is split evenly.")
@@ -207,12 +227,21 @@ minimum = _ufunc("minimum", _ew.minimum, 2, note="At a tie the gradient is split
 _alias("true_divide", "divide")
 _alias("absolute", "abs")
 
-for _name, _nin in [("sign", 1), ("floor", 1), ("ceil", 1), ("isfinite", 1), ("isnan", 1),
-                    ("less", 2), ("less_equal", 2), ("greater", 2), ("greater_equal", 2),
-                    ("equal", 2), ("not_equal", 2), ("logical_and", 2), ("logical_or", 2),
-                    ("logical_not", 1)]:
-    _source = _ew if _name == "sign" else _cmp
-    globals()[_name] = _ufunc(_name, getattr(_source, _name), _nin, kind="nondifferentiable")
+_constant = "nondifferentiable"
+sign = _ufunc("sign", _ew.sign, 1, _constant)
+floor = _ufunc("floor", _cmp.floor, 1, _constant)
+ceil = _ufunc("ceil", _cmp.ceil, 1, _constant)
+isfinite = _ufunc("isfinite", _cmp.isfinite, 1, _constant)
+isnan = _ufunc("isnan", _cmp.isnan, 1, _constant)
+less = _ufunc("less", _cmp.less, 2, _constant)
+less_equal = _ufunc("less_equal", _cmp.less_equal, 2, _constant)
+greater = _ufunc("greater", _cmp.greater, 2, _constant)
+greater_equal = _ufunc("greater_equal", _cmp.greater_equal, 2, _constant)
+equal = _ufunc("equal", _cmp.equal, 2, _constant)
+not_equal = _ufunc("not_equal", _cmp.not_equal, 2, _constant)
+logical_and = _ufunc("logical_and", _cmp.logical_and, 2, _constant)
+logical_or = _ufunc("logical_or", _cmp.logical_or, 2, _constant)
+logical_not = _ufunc("logical_not", _cmp.logical_not, 1, _constant)
 
 
 @_facade("composite", "divide")
@@ -610,15 +639,22 @@ def asarray(a: _Any, dtype: _Any = None, order: _Any = None) -> _Any:
     return array(a, dtype)
 
 
-for _name in ("zeros_like", "ones_like"):
-    def _like(a: _Any, dtype: _Any = None, order: str = "K", subok: bool = True,
-              shape: _Any = None, *, _fn: _Any = getattr(_creation, _name)) -> _Any:
-        if shape is not None:
-            raise NotImplementedError("shape= is not supported with Tensors")
-        return _fn(_arr(a), dtype=dtype)
-    _like.__name__ = _like.__qualname__ = _name
-    _like.__doc__ = f"NumPy's ``{_name}``: a constant (no gradient)."
-    globals()[_name] = _facade("nondifferentiable")(_like)
+@_facade("nondifferentiable")
+def zeros_like(a: _Any, dtype: _Any = None, order: str = "K", subok: bool = True,
+               shape: _Any = None) -> _Any:
+    """NumPy's ``zeros_like``: a constant (no gradient)."""
+    if shape is not None:
+        raise NotImplementedError("zeros_like: shape= is not supported with Tensors")
+    return _creation.zeros_like(_arr(a), dtype=dtype)
+
+
+@_facade("nondifferentiable")
+def ones_like(a: _Any, dtype: _Any = None, order: str = "K", subok: bool = True,
+              shape: _Any = None) -> _Any:
+    """NumPy's ``ones_like``: a constant (no gradient)."""
+    if shape is not None:
+        raise NotImplementedError("ones_like: shape= is not supported with Tensors")
+    return _creation.ones_like(_arr(a), dtype=dtype)
 
 
 @_facade("nondifferentiable")
