@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) > 1 and argv[0] == "trace" and _looks_like_negated_expression(argv[1]):
+        argv[1] = " " + argv[1]  # "-x^2" is an expression, not an option
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -53,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
+
+
+def _looks_like_negated_expression(arg: str) -> bool:
+    return arg.startswith("-") and not arg.startswith("--") and arg not in ("-h",)
 
 
 if __name__ == "__main__":
