@@ -168,7 +168,7 @@ def test_norms_have_their_textbook_gradients():
     assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, 1))(x), [1.0, -1.0, 0.0])
     assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, np.inf))(x), [0.0, -1.0, 0.0])
     M = rng.normal(size=(3, 2))
-    U, s, Vt = np.linalg.svd(M, full_matrices=False)
+    U, _, Vt = np.linalg.svd(M, full_matrices=False)
     assert_allclose(cr.grad(lambda M: cnp.linalg.norm(M, "nuc"))(M), U @ Vt, rtol=1e-9)
     assert_allclose(cr.grad(lambda M: cnp.linalg.norm(M, 2))(M), np.outer(U[:, 0], Vt[0]),
                     rtol=1e-9)

@@ -45,6 +45,7 @@ Derivatives at the awkward points (the policy, written once):
 
 import builtins as _builtins
 import functools as _functools
+import sys as _sys
 from typing import Any as _Any, Callable as _Callable, NamedTuple as _NamedTuple
 
 import numpy as _np
@@ -695,6 +696,8 @@ def __getattr__(name: str) -> _Any:
 
 
 from chainrule import numpy_linalg as linalg  # noqa: E402
+
+_sys.modules[__name__ + ".linalg"] = linalg   # so `import chainrule.numpy.linalg` works too
 
 _CATALOG["linalg"] = _Entry("namespace")
 _CATALOG["index_update"] = _Entry("primitive", ("index_update",))

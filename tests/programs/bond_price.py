@@ -1,7 +1,5 @@
 """The price of a coupon bond discounted along a curve of one-year forward rates."""
 
-import numpy  # for example() only: loss() uses the np it is given
-
 
 def loss(np, forward_rates, coupon=5.0, face=100.0):
     discount = np.exp(-np.cumsum(forward_rates))          # P(t) = exp(-sum of forwards up to t)

@@ -1,7 +1,5 @@
 """Mean-variance utility of a long-only portfolio (weights as a softmax of scores)."""
 
-import numpy  # for example() only: loss() uses the np it is given
-
 
 def loss(np, scores, mean_returns, cov, risk_aversion=3.0):
     w = np.exp(scores - np.max(scores))

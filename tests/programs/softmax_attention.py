@@ -1,7 +1,5 @@
 """Causal scaled dot-product attention over a batch, with a squared-output loss."""
 
-import numpy  # for example() only: loss() uses the np it is given
-
 
 def loss(np, Q, K, V):
     n, d = Q.shape[-2], Q.shape[-1]
