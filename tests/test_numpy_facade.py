@@ -190,6 +190,25 @@ CASES = [
     C("repeat", lambda np, a: np.repeat(a, [2, 0, 1], axis=-1), [(2, 3)]),
     C("array", lambda np, a, b: np.array([[a, b], [b, a]]), [(), ()]),
     C("asarray", lambda np, a, b: np.asarray([a, b]), [(2,), (2,)]),
+    C("copy", lambda np, a: np.copy(a), [(2, 3)]),
+    C("atleast_1d", lambda np, a: np.atleast_1d(a), [()]),
+    C("atleast_2d", lambda np, a, b: np.atleast_2d(a, b), [(3,), (2, 2)]),
+    # picking and sorting
+    C("take", lambda np, a: np.take(a, [3, 0, 3]), [(2, 3)]),
+    C("take", lambda np, a: np.take(a, np.array([[1, -1]]), axis=1), [(2, 3)]),
+    C("take_along_axis", lambda np, a: np.take_along_axis(a, np.array([[0, 0], [2, 1]]), 1),
+      [(2, 3)]),
+    C("sort", lambda np, a: np.sort(a), [(2, 4)], order=2),
+    C("sort", lambda np, a: np.sort(a, axis=None), [(2, 3)]),
+    C("sort", lambda np, a: np.sort(a, axis=0), [(3, 2)]),
+    C("sort", lambda np, a: a[np.argsort(a[:, 0])], [(4, 2)], uses=("argsort",)),
+    C("cross", lambda np, a, b: np.cross(a, b), [(2, 3), (3,)], order=2),
+    C("hypot", lambda np, a, b: np.hypot(a, b), [(2, 3), (3,)]),
+    C("average", lambda np, a: np.average(a, axis=1), [(2, 3)]),
+    C("average", lambda np, a, w: np.average(a, axis=-1, weights=w), [(2, 3), (3,)],
+      ("real", "pos")),
+    C("average", lambda np, a, w: np.average(a, weights=w, returned=True)[0], [(2, 3), (2, 3)],
+      ("real", "pos")),
     # linear algebra, batched where NumPy batches
     C("linalg.inv", lambda np, a: np.linalg.inv(a), [(3, 3)], "inv", order=2),
     C("linalg.inv", lambda np, a: np.linalg.inv(a), [(2, 2, 2)], "inv"),
@@ -361,14 +380,30 @@ def test_out_arguments_are_refused_for_tensors_with_a_clear_message():
 
 
 def test_unsupported_numpy_functions_work_on_arrays_and_refuse_tensors_by_name():
-    assert cnp.sort(np.array([3, 1, 2])).tolist() == [1, 2, 3]
+    assert cnp.cumprod(np.array([3, 1, 2])).tolist() == [3, 3, 6]
     assert cnp.uint8 is np.uint8 and cnp.random is np.random
-    with pytest.raises(NotImplementedError, match=r"chainrule\.numpy\.sort is not differentiable"):
-        cnp.sort(cr.tensor([3.0, 1.0]))
+    with pytest.raises(NotImplementedError, match=r"chainrule\.numpy\.cumprod is not differentiable"):
+        cnp.cumprod(cr.tensor([3.0, 1.0]))
     with pytest.raises(NotImplementedError, match=r"numpy\.linalg\.qr"):
         cnp.linalg.qr(cr.tensor(np.eye(2)))
     with pytest.raises(AttributeError, match="no attribute 'not_a_function'"):
         cnp.not_a_function
+
+
+def test_index_valued_functions_compute_on_the_values_and_give_constants():
+    x = cr.tensor([3.0, -1.0, 2.0, 0.0], requires_grad=True)
+    assert cnp.argsort(x).tolist() == [1, 3, 2, 0]
+    assert cnp.count_nonzero(x) == 3 and bool(cnp.any(x > 2)) and not cnp.all(x > 0)
+    assert cnp.searchsorted(cnp.sort(x), 1.0) == 2
+    assert cnp.nonzero(x)[0].tolist() == [0, 1, 2]
+    g = cr.grad(lambda x: cnp.sum(x[cnp.argsort(x)][:2]))(np.array([3.0, -1.0, 2.0, 0.0]))
+    assert g.tolist() == [0.0, 1.0, 0.0, 1.0]                  # the two smallest entries
+
+
+def test_hypot_has_the_unit_vector_gradient_and_zero_at_the_origin():
+    gx, gy = cr.grad(lambda x, y: cnp.hypot(x, y), argnums=(0, 1))(3.0, 4.0)
+    assert (gx, gy) == (pytest.approx(0.6), pytest.approx(0.8))
+    assert cr.grad(lambda x: cnp.hypot(x, 0.0))(0.0) == 0.0
 
 
 def test_comparisons_and_index_functions_give_constants():

@@ -619,6 +619,148 @@ def repeat(a: _Any, repeats: _Any, axis: _Any = None) -> _Any:
     return _shape.repeat(_arr(a), repeats, axis)
 
 
+# --- picking and sorting: integer indexing underneath ------------------------------------------
+
+def _values(x: _Any) -> _Any:
+    """The plain value under a Tensor (for index computations that have no derivative)."""
+    return _np.asarray(x) if isinstance(x, _Tensor) else x
+
+
+@_facade("composite", "getitem", "reshape")
+def take(a: _Any, indices: _Any, axis: _Any = None, out: _Any = None, mode: str = "raise") -> _Any:
+    """NumPy's ``take``: entries at ``indices`` along ``axis`` (of the flattened array if None);
+    repeated indices add up their gradients."""
+    _no_out("take", out)
+    if mode != "raise":
+        raise NotImplementedError(f"take: mode={mode!r} is not supported with Tensors")
+    a, indices = _arr(a), _values(indices)
+    if axis is None:
+        return _shape.reshape(a, shape=(-1,))[indices]
+    return a[(slice(None),) * (axis % _ndim(a)) + (indices,)]
+
+
+@_facade("composite", "getitem", "reshape")
+def take_along_axis(arr: _Any, indices: _Any, axis: _Any = -1) -> _Any:
+    """NumPy's ``take_along_axis``: ``indices`` (as from ``argsort``) picked along ``axis``."""
+    arr, indices = _arr(arr), _np.asarray(_values(indices))
+    if axis is None:
+        return _shape.reshape(arr, shape=(-1,))[indices]
+    ndim = _ndim(arr)
+    axis = axis % ndim
+    index = []
+    for i, n in enumerate(arr.shape):
+        if i == axis:
+            index.append(indices)
+        else:
+            index.append(_np.arange(n).reshape([-1 if j == i else 1 for j in range(ndim)]))
+    return arr[tuple(index)]
+
+
+@_facade("composite", "getitem", "reshape")
+def sort(a: _Any, axis: _Any = -1, kind: _Any = None, order: _Any = None) -> _Any:
+    """NumPy's ``sort``: a permutation of the entries, so the gradient is permuted back."""
+    a = _arr(a)
+    if axis is None:
+        a, axis = _shape.reshape(a, shape=(-1,)), 0
+    return take_along_axis(a, _np.argsort(_values(a), axis=axis, kind=kind), axis)
+
+
+@_facade("composite", "getitem", "multiply", "subtract", "stack")
+def cross(a: _Any, b: _Any, axisa: int = -1, axisb: int = -1, axisc: int = -1,
+          axis: _Any = None) -> _Any:
+    """NumPy's ``cross`` of 3-vectors along the last axis (broadcast over the others)."""
+    a, b = _arr(a), _arr(b)
+    if (axisa, axisb, axisc, axis) != (-1, -1, -1, None) or a.shape[-1:] != (3,) \
+            or getattr(b, "shape", ())[-1:] != (3,):
+        raise NotImplementedError("cross: only 3-vectors along the last axis are supported "
+                                  "with Tensors")
+    a0, a1, a2 = (a[..., k] for k in range(3))
+    b0, b1, b2 = (b[..., k] for k in range(3))
+    mul, sub = _ew.multiply, _ew.subtract
+    return _shape.stack(sub(mul(a1, b2), mul(a2, b1)), sub(mul(a2, b0), mul(a0, b2)),
+                        sub(mul(a0, b1), mul(a1, b0)), axis=-1)
+
+
+@_facade("composite", "norm2", "stack", "broadcast_to")
+def hypot(x1: _Any, x2: _Any, out: _Any = None) -> _Any:
+    """NumPy's ``hypot``: √(x1² + x2²); its gradient (x1, x2)/r is taken as 0 at the origin."""
+    _no_out("hypot", out)
+    x1, x2 = _arr(x1), _arr(x2)
+    both = _np.broadcast_shapes(_np.shape(x1), _np.shape(x2))
+    pair = _shape.stack(_shape.broadcast_to(x1, shape=both), _shape.broadcast_to(x2, shape=both))
+    return _la.norm2(pair, axis=0)
+
+
+@_facade("composite", "mean", "sum", "multiply", "divide", "reshape", "broadcast_to")
+def average(a: _Any, axis: _Any = None, weights: _Any = None, returned: bool = False, *,
+            keepdims: bool = False) -> _Any:
+    """NumPy's ``average``: Σ w·a / Σ w along ``axis`` (the mean without weights)."""
+    a, axis = _arr(a), _axis(axis)
+    if weights is None:
+        avg = _red.mean(a, axis=axis, keepdims=keepdims)
+        if not returned:
+            return avg
+        count = _np.size(a) // _builtins.max(_np.size(avg), 1)
+        return avg, _np.full(avg.shape, count, dtype=avg.dtype)
+    weights = _arr(weights)
+    if _ndim(weights) == 1 and _ndim(a) > 1:
+        if not isinstance(axis, int):
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        shape = [1] * _ndim(a)
+        shape[axis % _ndim(a)] = -1
+        weights = _shape.reshape(weights, shape=tuple(shape))
+    weights = _shape.broadcast_to(weights, shape=tuple(a.shape))
+    total = _red.sum(weights, axis=axis, keepdims=keepdims)
+    avg = _ew.divide(_red.sum(_ew.multiply(a, weights), axis=axis, keepdims=keepdims), total)
+    return (avg, total) if returned else avg
+
+
+@_facade("composite", "multiply")
+def copy(a: _Any, order: str = "K", subok: bool = False) -> _Any:
+    """NumPy's ``copy``: a new Tensor with the same values (the gradient passes unchanged)."""
+    return _ew.multiply(_arr(a), 1)
+
+
+@_facade("composite", "reshape")
+def atleast_1d(*arys: _Any) -> _Any:
+    """NumPy's ``atleast_1d``: scalars become 1-D arrays."""
+    out = [_at_least(asarray(a), 1) for a in arys]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@_facade("composite", "reshape")
+def atleast_2d(*arys: _Any) -> _Any:
+    """NumPy's ``atleast_2d``: leading axes of length 1 added up to 2-D."""
+    out = [_at_least(asarray(a), 2) for a in arys]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _on_values(name: str) -> _Callable:
+    """A NumPy function whose result is an index, a count or a truth value: no derivative,
+    computed on the values under any Tensors (its result is NumPy's, a constant)."""
+    numpy_fn = getattr(_np, name)
+
+    def constant(*args: _Any, **kwargs: _Any) -> _Any:
+        return numpy_fn(*[_values(a) for a in args],
+                        **{k: _values(v) for k, v in kwargs.items()})
+
+    constant.__name__ = constant.__qualname__ = name
+    constant.__doc__ = f"NumPy's ``{name}`` (its result is a constant: no gradient)."
+    return _facade("nondifferentiable")(constant)
+
+
+argsort = _on_values("argsort")
+argwhere = _on_values("argwhere")
+nonzero = _on_values("nonzero")
+flatnonzero = _on_values("flatnonzero")
+count_nonzero = _on_values("count_nonzero")
+searchsorted = _on_values("searchsorted")
+isinf = _on_values("isinf")
+isin = _on_values("isin")
+any = _on_values("any")
+all = _on_values("all")
+
+
 # --- arrays from data ---------------------------------------------------------------------------------
 
 @_facade("primitive", "stack")
