@@ -623,7 +623,7 @@ def repeat(a: _Any, repeats: _Any, axis: _Any = None) -> _Any:
 
 def _values(x: _Any) -> _Any:
     """The plain value under a Tensor (for index computations that have no derivative)."""
-    return _np.asarray(x) if isinstance(x, _Tensor) else x
+    return _np.asarray(x.raw()) if isinstance(x, _Tensor) else x
 
 
 @_facade("composite", "getitem", "reshape")
