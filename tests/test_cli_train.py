@@ -27,7 +27,7 @@ def test_default_run_reaches_97_percent_on_digits_offline(tmp_path):
     """The full default recipe, as a user runs it: a fresh process, no options but --json/--out."""
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "chainrule", "train", "--json", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     report = _last_json(result.stdout)
     assert report["dataset"] == "digits"
@@ -79,8 +79,9 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, capsys):
     common = ["--epochs", "4", "--layers", "16", "--no-plots", "--quiet", "--json"]
     code, out, _ = _train(capsys, *common, "--out", str(tmp_path / "straight"))
     straight = _last_json(out)
-    code, out, _ = _train(capsys, "--epochs", "2", "--layers", "16", "--no-plots", "--quiet",
-                          "--out", str(tmp_path / "resumed"))
+    code, _, _ = _train(capsys, "--epochs", "2", "--layers", "16", "--no-plots", "--quiet",
+                        "--out", str(tmp_path / "resumed"))
+    assert code == 0
     code, out, _ = _train(capsys, *common, "--resume", "--out", str(tmp_path / "resumed"))
     assert code == 0 and "Resuming" in out
     resumed = _last_json(out)
@@ -153,6 +154,6 @@ def _offline(urls, *args, **kwargs):
 
 def test_bad_option_in_a_real_process_prints_no_traceback():
     result = subprocess.run([sys.executable, "-m", "chainrule", "train", "--epochs", "many"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -418,7 +418,7 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_save_replaces_the_file_atomically_and_leaves_no_temporary(tmp_path, monkeypatch):
-    model, x, _ = _trained_model()
+    model, _, _ = _trained_model()
     path = tmp_path / "model.npz"
     model.save(path)
     before = path.read_bytes()

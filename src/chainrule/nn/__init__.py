@@ -36,21 +36,28 @@ optimizer step), the way the course writes it:
 True
 """
 
-from . import activations, initializers, losses, regularizers
+from . import activations, initializers, losses, plots, regularizers
 from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
 from .initializers import constant
 from .layers import Dense
-from .losses import (BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError,
-                     binary_cross_entropy, mean_squared_error, softmax_cross_entropy)
+from .losses import (
+    BinaryCrossEntropy,
+    CrossEntropy,
+    Loss,
+    MeanSquaredError,
+    binary_cross_entropy,
+    mean_squared_error,
+    softmax_cross_entropy,
+)
 from .model import Sequential
 from .module import Module, parameter
 from .regularizers import L2, l2_penalty
 from .serialization import load_checkpoint, load_model, save_model
 
 __all__ = [
-    "BinaryCrossEntropy", "Callback", "CrossEntropy", "Dense", "EarlyStopping", "History", "L2",
+    "L2", "BinaryCrossEntropy", "Callback", "CrossEntropy", "Dense", "EarlyStopping", "History",
     "Loss", "MeanSquaredError", "ModelCheckpoint", "Module", "Sequential", "activations",
     "binary_cross_entropy", "constant", "initializers", "l2_penalty", "load_checkpoint",
-    "load_model", "losses", "mean_squared_error", "parameter", "regularizers", "save_model",
-    "softmax_cross_entropy",
+    "load_model", "losses", "mean_squared_error", "parameter", "plots", "regularizers",
+    "save_model", "softmax_cross_entropy",
 ]

@@ -10,7 +10,8 @@ dense layer is one matmul, one bias addition and one activation.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import chainrule as cr
 import chainrule.numpy as cnp

@@ -22,7 +22,8 @@ forever: random initialization breaks that symmetry.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -19,7 +19,8 @@ Function forms, for hand-written loops:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

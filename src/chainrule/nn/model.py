@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -357,13 +358,13 @@ class Sequential(Module):
 
     # --- description, saving ---------------------------------------------------------------
     def summary(self) -> str:
-        """A table of the layers, their output sizes and parameter counts."""
-        lines = [f"Model {self.name!r}", f"{'layer':<28}{'output':>12}{'params':>12}"]
-        for i, layer in enumerate(self.layers):
-            count = layer.count_params() if hasattr(layer, "count_params") else 0
-            units = getattr(layer, "units", "?")
-            lines.append(f"{i}: {layer!r:<25}{str((None, units)):>12}{count:>12,}")
-        lines.append(f"total parameters: {self.count_params():,}")
+        """A table of the layers, their output shapes and parameter counts."""
+        rows = [(f"{i} {layer!r}", str((None, getattr(layer, "units", "?"))),
+                 f"{layer.count_params():,}") for i, layer in enumerate(self.layers)]
+        rows.append(("total", "", f"{self.count_params():,}"))
+        width = max(len(row[0]) for row in rows + [("layer",)])
+        lines = [f"{'layer':<{width}}  {'output':>10}  {'params':>10}"]
+        lines += [f"{name:<{width}}  {shape:>10}  {count:>10}" for name, shape, count in rows]
         return "\n".join(lines)
 
     def get_config(self) -> dict:

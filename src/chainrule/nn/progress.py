@@ -45,8 +45,13 @@ class EpochBar:
 
     def _start_rich(self) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
         self._impl = Progress(TextColumn("{task.description}"), BarColumn(),
                               MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                               TimeRemainingColumn(), transient=True,

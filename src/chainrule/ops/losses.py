@@ -176,7 +176,7 @@ rules(binary_cross_entropy,
            _entry_tangent(multiply(t, negative(x)), x, reduction)])
 
 
-from chainrule.ops.elementwise import multiply, negative, subtract  # noqa: E402
-from chainrule.ops.nnops import log_softmax, sigmoid, softmax  # noqa: E402
-from chainrule.ops.reductions import sum  # noqa: E402
-from chainrule.ops.shape import expand_dims  # noqa: E402
+from chainrule.ops.elementwise import multiply, negative, subtract
+from chainrule.ops.nnops import log_softmax, sigmoid, softmax
+from chainrule.ops.reductions import sum
+from chainrule.ops.shape import expand_dims

@@ -26,7 +26,8 @@ Update rules (g the gradient, lr the learning rate; PyTorch's conventions):
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -265,6 +266,9 @@ def get(spec: Any, lr: float | None = None, **options: Any) -> Optimizer:
     """An optimizer from a name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``,
     ``"adamw"``), a config dict, or an :class:`Optimizer` (returned as it is)."""
     if isinstance(spec, Optimizer):
+        if lr is not None or options:
+            raise ValueError("optimizer: set lr and the options on the optimizer itself, "
+                             f"e.g. {type(spec).__name__}(lr=...), not beside it")
         return spec
     if isinstance(spec, dict):
         config = dict(spec)

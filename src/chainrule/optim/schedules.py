@@ -20,7 +20,8 @@ which does it. ``lr_at(epoch)`` gives the rate for any epoch (0-based):
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .optimizers import Optimizer
 
