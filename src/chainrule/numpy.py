@@ -73,7 +73,7 @@ _CATALOG: dict[str, _Entry] = {}
 
 
 def _holds_tensor(x: _Any) -> bool:
-    if x.__class__ is _Tensor:
+    if isinstance(x, _Tensor):
         return True
     if x.__class__ in (list, tuple):
         return _builtins.any(_holds_tensor(item) for item in x)
