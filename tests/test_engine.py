@@ -281,11 +281,22 @@ def test_check_grads_catches_a_wrong_second_derivative():
     def square_ish(x):
         return x ** 2
 
-    cr.defvjp(square_ish, lambda ans, x: lambda g: g * 2 * np.asarray(x))  # not differentiable
-    cr.defjvp(square_ish, lambda g, ans, x: g * 2 * np.asarray(x))
+    cr.defvjp(square_ish, lambda ans, x: lambda g: g * 2 * cr.stop_gradient(x))  # 2nd order lost
+    cr.defjvp(square_ish, lambda g, ans, x: g * 2 * cr.stop_gradient(x))
     cr.check_grads(square_ish, np.array([0.5, 2.0]), order=1)
     with pytest.raises(cr.GradientCheckError, match="derivative of the derivative"):
         cr.check_grads(square_ish, np.array([0.5, 2.0]), order=2)
+
+
+def test_converting_a_traced_value_to_numpy_raises_instead_of_dropping_the_gradient():
+    def f(x):
+        out = np.zeros(2)
+        out[:1] = x[:1] ** 2        # NumPy code writing into an array
+        return cnp.sum(out)
+
+    with pytest.raises(TypeError, match="cr.index_update"):
+        cr.grad(f)(np.array([3.0, 1.0]))
+    assert np.asarray(cr.tensor([1.0, 2.0], requires_grad=True)).tolist() == [1.0, 2.0]
 
 
 def test_numerical_grad_matches_grad_on_trees():

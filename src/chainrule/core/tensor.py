@@ -14,6 +14,9 @@ import numpy as _np  # only for conversions at the edge (__array__, repr, tensor
 from chainrule.core.trace import BATCH, STATE, TAPE_TRACE, Trace, _sequence, user_frame
 
 
+_TRANSFORM_NAMES = {"reverse": "grad/vjp/jacrev", "forward": "jvp/jacfwd", "batch": "vmap"}
+
+
 class Node:
     """How a tensor was computed: the primitive, its inputs and its output value.
 
@@ -115,7 +118,15 @@ class Tensor:
         return self.numpy().tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
-        array = _np.asarray(self.raw(), dtype=dtype)
+        if self._level > 0:
+            # NumPy would take the value and silently drop the derivative: say so instead.
+            raise TypeError(
+                f"a value traced by cr.{_TRANSFORM_NAMES.get(self._trace.kind, 'transform')} "
+                f"(shape {self.shape}) was converted to a NumPy array, which would lose its "
+                f"derivative; use chainrule.numpy (cnp) instead of numpy inside the function, "
+                f"cr.index_update instead of writing into an array, or cr.stop_gradient(x) "
+                f"if the value is meant to be a constant")
+        array = _np.asarray(self._value, dtype=dtype)
         return array.copy() if copy else array
 
     def __len__(self) -> int:
