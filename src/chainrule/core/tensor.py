@@ -295,6 +295,19 @@ class Tensor:
     def dot(self, other): return linalg.dot(self, other)
     def clip(self, lo=None, hi=None): return elementwise.clip(self, lo, hi)
 
+    def swapaxes(self, axis1, axis2): return shapes.swapaxes(self, axis1, axis2)
+    def cumsum(self, axis=None): return cumulative.cumsum(self, axis=axis)
+    def diagonal(self, offset=0, axis1=0, axis2=1): return linalg.diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1): return linalg.trace(self, offset, axis1, axis2)
+    def copy(self) -> Tensor:
+        """A new array with the same values; in a graph it stays connected (like x * 1)."""
+        if self._level > 0 or self.requires_grad:
+            return elementwise.multiply(self, 1)
+        return Tensor(_np.array(self._value, copy=True))
+
+    def all(self, axis=None): return Tensor(_np.all(self.raw(), axis=axis))
+    def any(self, axis=None): return Tensor(_np.any(self.raw(), axis=axis))
+
     def exp(self): return elementwise.exp(self)
     def log(self): return elementwise.log(self)
     def sqrt(self): return elementwise.sqrt(self)
@@ -368,6 +381,6 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 
 from chainrule.ops import (  # noqa: E402  (the ops import nothing from here)
-    compare, elementwise, indexing, linalg, nnops, reductions,
+    compare, cumulative, elementwise, indexing, linalg, nnops, reductions,
 )
 from chainrule.ops import shape as shapes  # noqa: E402
