@@ -508,3 +508,41 @@ def test_the_engine_does_not_import_nn():
             "print(sorted(m for m in sys.modules if m.startswith(('chainrule.nn', 'chainrule.optim'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+NN_MODULES = ["chainrule.nn", "chainrule.nn.module", "chainrule.nn.layers", "chainrule.nn.losses",
+              "chainrule.nn.initializers", "chainrule.nn.activations", "chainrule.nn.regularizers",
+              "chainrule.nn.model", "chainrule.nn.callbacks", "chainrule.nn.serialization",
+              "chainrule.optim", "chainrule.optim.optimizers", "chainrule.optim.schedules",
+              "chainrule.optim.clip", "chainrule.ops.losses"]
+
+
+@pytest.mark.parametrize("name", NN_MODULES)
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    failed, _ = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert failed == 0
+
+
+def test_fashion_mnist_benchmark_script_runs_on_small_idx_files(tmp_path):
+    from pathlib import Path
+
+    from chainrule.data import write_idx
+
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 256), ("t10k", 64)):
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        write_idx(tmp_path / f"{part}-images-idx3-ubyte",
+                  (rng.random((n, 28, 28)) * 255).astype(np.uint8))
+        write_idx(tmp_path / f"{part}-labels-idx1-ubyte", labels)
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "benchmarks.fashion_mnist_train", "--data-dir",
+                           str(tmp_path), "--epochs", "2", "--layers", "16", "--json"],
+                          cwd=root, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    (result,) = report["results"]
+    assert result["framework"] == "chainrule" and len(result["seconds_per_epoch"]) == 2
+    assert 0 <= result["test_accuracy"] <= 1 and result["peak_rss_mib"] > 0
