@@ -546,3 +546,20 @@ def test_fashion_mnist_benchmark_script_runs_on_small_idx_files(tmp_path):
     (result,) = report["results"]
     assert result["framework"] == "chainrule" and len(result["seconds_per_epoch"]) == 2
     assert 0 <= result["test_accuracy"] <= 1 and result["peak_rss_mib"] > 0
+
+
+def test_safetensors_round_trip_when_installed(tmp_path):
+    pytest.importorskip("safetensors")
+    from safetensors import safe_open
+
+    model, x, y = _trained_model()
+    path = model.save(tmp_path / "model.safetensors")
+    with safe_open(str(path), "numpy") as readable_elsewhere:
+        assert "__chainrule__" in readable_elsewhere.metadata()
+        assert "param/layers.0.kernel" in readable_elsewhere.keys()
+    restored = nn.load_model(path)
+    np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+    assert restored.optimizer.iterations == model.optimizer.iterations
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(ValueError, match="not a chainrule model file"):
+        nn.load_model(path)

@@ -13,6 +13,10 @@ numbers and text: opening one never runs code. Files are written to a
 temporary file next to the target and renamed over it (atomic on POSIX): a
 crash mid-save leaves the previous file intact. A file that is not a
 chainrule model (corrupt, truncated, or something else) raises ``ValueError``.
+
+A path ending in ``.safetensors`` is written in that format instead (needs the
+``safetensors`` package): the same arrays, with the JSON header stored as the
+file's ``__chainrule__`` metadata, readable by any safetensors tool.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ._files import atomic_write
 FORMAT = "chainrule.model"
 VERSION = 1
 HEADER = "__chainrule__"
+SAFETENSORS = ".safetensors"
 
 
 def save_model(model: Any, path: str | os.PathLike, include_optimizer: bool = True,
@@ -71,24 +76,43 @@ def save_model(model: Any, path: str | os.PathLike, include_optimizer: bool = Tr
 
 
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    if path.suffix == SAFETENSORS:
+        header = arrays.pop(HEADER).tobytes().decode("utf-8")
+        blob = _safetensors("save")({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                                    metadata={HEADER: header})
+        with atomic_write(path, "wb") as stream:
+            stream.write(blob)
+        return
     with atomic_write(path, "wb") as stream:
         np.savez(stream, **arrays)
 
 
+def _safetensors(function: str) -> Any:
+    """``safetensors.numpy.<function>`` (``save`` or ``load``), or a clear ImportError."""
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError(".safetensors model files need the safetensors package "
+                          "(pip install safetensors); or use a .npz file name") from None
+    return getattr(safetensors.numpy, function)
+
+
 def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
-    """``(header, arrays)`` of a model file, checked; ``ValueError`` if it is not one."""
+    """``(header, arrays)`` of a model file, checked; ``ValueError`` if it is not one.
+
+    ``.npz`` files are read with ``allow_pickle=False``; anything else that is
+    not a zip archive is read as safetensors, when that package is installed.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_model: no such file: {path}")
+    with open(path, "rb") as stream:
+        magic = stream.read(4)
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an archive")
-        with archive:
-            if HEADER not in archive.files:
-                raise ValueError("it has no chainrule header")
-            arrays = {key: archive[key] for key in archive.files}
-        header = json.loads(arrays.pop(HEADER).tobytes().decode("utf-8"))
+        if magic != b"PK\x03\x04" and path.suffix == SAFETENSORS:
+            header, arrays = _read_safetensors(path)
+        else:
+            header, arrays = _read_npz(path)
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, UnicodeDecodeError,
             json.JSONDecodeError) as error:
         raise ValueError(f"load_model: {path} is not a chainrule model file "
@@ -99,6 +123,37 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray
         raise ValueError(f"load_model: {path} was written by a newer chainrule (format version "
                          f"{header.get('version')}); upgrade chainrule to read it")
     return header, arrays
+
+
+def _read_npz(path: Path) -> tuple[Any, dict[str, np.ndarray]]:
+    archive = np.load(path, allow_pickle=False)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError("it holds a single array, not an archive")
+    with archive:
+        if HEADER not in archive.files:
+            raise ValueError("it has no chainrule header")
+        arrays = {key: archive[key] for key in archive.files}
+    return json.loads(arrays.pop(HEADER).tobytes().decode("utf-8")), arrays
+
+
+def _read_safetensors(path: Path) -> tuple[Any, dict[str, np.ndarray]]:
+    """A safetensors file: an 8-byte header length, a JSON header, then the raw tensors."""
+    blob = path.read_bytes()
+    if len(blob) < 8:
+        raise ValueError("too short for a safetensors file")
+    size = int.from_bytes(blob[:8], "little")
+    if size > len(blob) - 8:
+        raise ValueError("its safetensors header is longer than the file")
+    metadata = json.loads(blob[8:8 + size].decode("utf-8")).get("__metadata__") or {}
+    if HEADER not in metadata:
+        raise ValueError("it has no chainrule header")
+    try:
+        arrays = _safetensors("load")(blob)
+    except ImportError:
+        raise
+    except Exception as error:  # the library's own error type for a damaged file
+        raise ValueError(f"damaged safetensors data: {_reason(error)}") from None
+    return json.loads(metadata[HEADER]), arrays
 
 
 def _reason(error: Exception) -> str:
