@@ -241,31 +241,14 @@ class Sequential(Module):
         ``seed`` (int or Generator) fixes the shuffling. ``initial_epoch``
         resumes a run: the history is continued, not restarted.
         """
-        loss_fn = self._require_compiled("fit")
+        self._require_compiled("fit")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
-        x, y = self._inputs(x), np.asarray(y)
-        if len(x) != len(y):
-            raise ValueError(f"fit: x and y have different numbers of samples: {len(x)} and "
-                             f"{len(y)}")
-        if validation_split and validation_data is not None:
-            raise ValueError("fit: give validation_data or validation_split, not both")
-        if validation_split:
-            stratify = loss_fn.classification and (y.ndim == 1 or y.shape[1] > 1)
-            keep, held = split_indices(y if stratify else len(y), validation_split,
-                                       stratify=stratify, seed=0 if seed is None else seed)
-            x, y, validation_data = x[keep], y[keep], (x[held], y[held])
-        if not self.built:
-            self.build(x.shape[1])
-            x = self._inputs(x)
-        if not self.optimizer.params:
-            self.optimizer.bind(self.parameters())
-        targets = loss_fn.targets(y, self.output_dim)
-        true_ids = self._true_ids(y)
-        val = None
-        if validation_data is not None:
-            x_val, y_val = validation_data
-            val = (self._inputs(x_val), np.asarray(y_val))
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
+        x, y, val = self._fit_data(x, y, validation_data, validation_split, seed)
+        targets, true_ids = self.loss.targets(y, self.output_dim), self._true_ids(y)
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.fit_rng = rng
         callbacks = as_callbacks(callbacks, early_stopping)
@@ -274,30 +257,12 @@ class Sequential(Module):
         self.stop_training = False
         for callback in callbacks:
             _hook(callback, "on_train_begin", self, initial_epoch)
-        from_logits = self._takes_logits()
-        n = len(x)
-        steps = -(-n // batch_size) if batch_size > 0 else 0
         for epoch in range(initial_epoch, epochs):
             started = time.perf_counter()
-            bar = EpochBar(steps, f"Epoch {epoch + 1}/{epochs}", enabled=verbose == 1)
-            total_loss, correct, seen = 0.0, 0, 0
-            try:
-                for step, index in enumerate(batch_indices(n, batch_size, shuffle, rng)):
-                    loss_value, outputs = self.train_step(x[index], targets[index])
-                    total_loss += loss_value * len(index)
-                    seen += len(index)
-                    if true_ids is not None:
-                        correct += self._count_correct(outputs, true_ids[index], from_logits)
-                    bar.update(step + 1, total_loss / seen)
-            finally:
-                bar.close()
-            if not np.isfinite(total_loss):
-                raise FloatingPointError(
-                    f"fit: the loss became {total_loss / max(seen, 1)} in epoch {epoch + 1}; "
-                    f"lower the learning rate (or clip gradients: optimizer clipnorm=1.0)")
-            logs = {"loss": total_loss / max(seen, 1)}
-            if true_ids is not None:
-                logs["accuracy"] = correct / max(true_ids.size, 1)
+            batches = batch_indices(len(x), batch_size, shuffle, rng)
+            bar = EpochBar(-(-len(x) // batch_size), f"Epoch {epoch + 1}/{epochs}",
+                           enabled=verbose == 1)
+            logs = self._train_epoch(x, targets, true_ids, batches, bar)
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(*val).items()})
             seconds = time.perf_counter() - started
@@ -311,6 +276,54 @@ class Sequential(Module):
         for callback in callbacks:
             _hook(callback, "on_train_end", self)
         return self.history
+
+    def _fit_data(self, x: Any, y: Any, validation_data: tuple | None, validation_split: float,
+                  seed: Any) -> tuple:
+        """Training inputs and labels, and the validation pair (or None); builds the model."""
+        x, y = self._inputs(x), np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(f"fit: x and y have different numbers of samples: {len(x)} and "
+                             f"{len(y)}")
+        if validation_split and validation_data is not None:
+            raise ValueError("fit: give validation_data or validation_split, not both")
+        if validation_split:
+            stratify = self.loss.classification and (y.ndim == 1 or y.shape[1] > 1)
+            keep, held = split_indices(y if stratify else len(y), validation_split,
+                                       stratify=stratify, seed=0 if seed is None else seed)
+            x, y, validation_data = x[keep], y[keep], (x[held], y[held])
+        if not self.built:
+            self.build(x.shape[1])
+            x = self._inputs(x)
+        if not self.optimizer.params:
+            self.optimizer.bind(self.parameters())
+        if validation_data is None:
+            return x, y, None
+        x_val, y_val = validation_data
+        return x, y, (self._inputs(x_val), np.asarray(y_val))
+
+    def _train_epoch(self, x: np.ndarray, targets: np.ndarray, true_ids: np.ndarray | None,
+                     batches: Iterable[np.ndarray], bar: EpochBar) -> dict[str, float]:
+        """One pass over the batches (index arrays): the epoch's mean loss and accuracy."""
+        from_logits = self._takes_logits()
+        total_loss, correct, seen = 0.0, 0, 0
+        try:
+            for step, index in enumerate(batches):
+                loss_value, outputs = self.train_step(x[index], targets[index])
+                total_loss += loss_value * len(index)
+                seen += len(index)
+                if true_ids is not None:
+                    correct += self._count_correct(outputs, true_ids[index], from_logits)
+                bar.update(step + 1, total_loss / seen)
+        finally:
+            bar.close()
+        if not np.isfinite(total_loss):
+            raise FloatingPointError(
+                f"fit: the loss became {total_loss / max(seen, 1)}; lower the learning rate "
+                f"(or clip the gradients: an optimizer with clipnorm=1.0)")
+        logs = {"loss": total_loss / max(seen, 1)}
+        if true_ids is not None:
+            logs["accuracy"] = correct / max(true_ids.size, 1)
+        return logs
 
     def evaluate(self, x: Any, y: Any, batch_size: int | None = None) -> dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` over ``(x, y)``, without training."""

@@ -128,7 +128,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray
 def _read_npz(path: Path) -> tuple[Any, dict[str, np.ndarray]]:
     archive = np.load(path, allow_pickle=False)
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError("it holds a single array, not an archive")
+        raise ValueError("it holds a single array, not an archive")  # noqa: TRY004
     with archive:
         if HEADER not in archive.files:
             raise ValueError("it has no chainrule header")
@@ -151,7 +151,7 @@ def _read_safetensors(path: Path) -> tuple[Any, dict[str, np.ndarray]]:
         arrays = _safetensors("load")(blob)
     except ImportError:
         raise
-    except Exception as error:  # the library's own error type for a damaged file
+    except Exception as error:  # noqa: BLE001  (the library's own error type for a damaged file)
         raise ValueError(f"damaged safetensors data: {_reason(error)}") from None
     return json.loads(metadata[HEADER]), arrays
 

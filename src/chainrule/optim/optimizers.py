@@ -277,7 +277,7 @@ def get(spec: Any, lr: float | None = None, **options: Any) -> Optimizer:
             config["betas"] = tuple(config["betas"])
         return get(name, **config)
     if not isinstance(spec, str):
-        raise ValueError(f"optimizer: expected a name or an Optimizer, got {spec!r}")
+        raise TypeError(f"optimizer: expected a name or an Optimizer, got {spec!r}")
     key = spec.strip().lower()
     if lr is not None:
         options["lr"] = lr
