@@ -12,6 +12,16 @@ The data comes from Debian's ``dataset-fashion-mnist`` package
 median, and each), and the peak resident memory of the process. With
 ``--torch`` (and PyTorch installed) the same recipe runs in PyTorch, eager,
 on the CPU, after chainrule's, for comparison.
+
+One run on the 2-core development machine (OpenBLAS, idle), test accuracy
+after 10 epochs, median seconds per epoch, peak RSS:
+
+    default (Adam 1e-3, cosine)            0.8992   1.00 s/epoch   280 MiB
+    --optimizer sgd --lr 0.1 --schedule none   0.8716   0.74 s/epoch   278 MiB
+    --course (784-64-64-10 sigmoid, Adam)      0.8655   0.41 s/epoch   267 MiB
+
+(seeds 1 and 2 of the default: 0.8959, 0.8944). The first epoch is often
+slower (fresh allocations being paged in).
 """
 
 from __future__ import annotations

@@ -110,7 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=tuple(DEFAULT_LR), default=DEFAULTS["optimizer"],
                         help="optimizer (default: adam)")
     parser.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"], metavar="N",
-                        help="seed of the weights and the shuffling (default: 0)")
+                        help="seed of the weights, the validation split and the shuffling "
+                             "(default: 0)")
     parser.add_argument("--val-split", type=_fraction, default=DEFAULTS["val_split"],
                         metavar="F", help="fraction of the training set held out for "
                                           "validation (default: 0.1)")
