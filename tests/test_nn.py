@@ -357,21 +357,28 @@ def test_fit_prints_one_line_per_epoch_and_no_bar_when_not_a_terminal(capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_plain_progress_bar_draws_on_a_terminal(monkeypatch):
+@pytest.mark.parametrize("kind", ["plain", "tqdm", "rich"])
+def test_progress_bar_draws_on_a_terminal_and_clears_itself(monkeypatch, kind):
     from chainrule.nn import progress
+
+    if kind != "plain":
+        pytest.importorskip(kind)
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
-    monkeypatch.setattr(progress, "backend", lambda: "plain")
+    monkeypatch.setattr(progress, "backend", lambda: kind)
     monkeypatch.setattr(progress, "REFRESH_SECONDS", 0.0)
     stream = Terminal()
     bar = progress.EpochBar(4, "Epoch 1/1", stream=stream)
     for step in range(1, 5):
         bar.update(step, 0.5)
     bar.close()
-    assert "4/4 loss 0.5000" in stream.getvalue() and stream.getvalue().endswith("\r")
+    text = stream.getvalue()
+    assert "Epoch 1/1" in text
+    if kind == "plain":
+        assert "4/4 loss 0.5000" in text and text.endswith("\r")
 
 
 def test_functional_call_puts_the_parameters_back():

@@ -26,7 +26,7 @@ import numpy as np
 
 import chainrule as cr
 import chainrule.numpy as cnp
-from chainrule.data.labels import class_ids, one_hot
+from chainrule.data import class_ids, one_hot
 from chainrule.ops import losses as fused
 
 EPSILON = 1e-7  # probabilities are clipped to [ε, 1 − ε] when a loss must take their log

@@ -20,8 +20,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import optim
-from chainrule.data import batch_indices, split_indices
-from chainrule.data.labels import class_ids
+from chainrule.data import batch_indices, class_ids, split_indices
 
 from . import losses as losses_
 from .callbacks import History, as_callbacks
