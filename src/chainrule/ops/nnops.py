@@ -17,8 +17,18 @@ AXIS_CASES = [(((4,),), {"axis": -1}), (((2, 3),), {"axis": -1}), (((2, 3),), {"
 
 
 def _sigmoid_impl(x):
-    e = xp.exp(-xp.abs(x))
-    return xp.where(xp.greater_equal(x, 0), 1.0 / (1.0 + e), e / (1.0 + e))
+    if not isinstance(x, xp.ndarray) or x.dtype.kind != "f" or x.ndim == 0:
+        e = xp.exp(-xp.abs(x))
+        return xp.where(xp.greater_equal(x, 0), 1.0 / (1.0 + e), e / (1.0 + e))
+    out = xp.multiply(x, 0.5)            # σ(x) = ½ tanh(x/2) + ½: no overflow, four passes
+    xp.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    tail = x < -9.0                      # far left, where ½ + ½ tanh loses relative precision,
+    if tail.any():                       # use eˣ / (1 + eˣ), exact there
+        e = xp.exp(x[tail])
+        out[tail] = e / (1.0 + e)
+    return out
 
 
 sigmoid = primitive(_sigmoid_impl, name="sigmoid", shapes=UNARY,
