@@ -133,6 +133,8 @@ def test_mnist_from_a_data_dir_of_idx_files(tmp_path, capsys):
     (["--val-split", "1"], 2, "--val-split"),
     (["--no-such-option"], 2, "unrecognized arguments"),
     (["--kfold", "1"], 1, "--kfold"),
+    (["--val-split", "0", "--patience", "2"], 1, "--patience"),
+    (["--kfold", "3", "--resume"], 1, "--resume"),
     (["--resume", "--out", "NOWHERE"], 1, "no checkpoint.npz"),
     (["--dataset", "fashion-mnist", "--data-dir", "NOWHERE-DIR"], 1, "not found"),
 ])

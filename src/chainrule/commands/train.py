@@ -139,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--kfold: K must be at least 2")
     if args.kfold and args.resume:
         raise ValueError("--resume cannot be combined with --kfold")
+    if args.patience and not args.val_split:
+        raise ValueError("--patience needs a validation set: set --val-split above 0")
     checkpoint = None
     if args.resume:
         out = _resume_folder(args)
@@ -258,8 +260,6 @@ def _train_once(args: argparse.Namespace, data: Any, out: Path, checkpoint: tupl
               f"{len(data.x_test)} test samples); {model.optimizer!r}")
     callbacks: list = [nn.ModelCheckpoint(out / CHECKPOINT, extra={"args": _settings(args)})]
     if args.patience:
-        if validation is None:
-            raise ValueError("--patience needs a validation set: set --val-split above 0")
         callbacks.append(nn.EarlyStopping(patience=args.patience))
     history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                         validation_data=validation, verbose=0 if args.quiet else 1,
@@ -298,7 +298,8 @@ def _test_report(model: Any, data: Any) -> dict:
 def _plots(out: Path, history: Any, cm: Any, data: Any) -> None:
     from chainrule.nn import plots
     try:
-        plots.plot_history(history, out / "history.png", title=f"{data.name}: training")
+        if len(history):
+            plots.plot_history(history, out / "history.png", title=f"{data.name}: training")
         plots.plot_confusion_matrix(cm, out / "confusion_matrix.png", labels=list(data.classes),
                                     title=f"{data.name}: test confusion matrix")
     except ImportError as error:
