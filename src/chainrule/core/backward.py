@@ -70,7 +70,7 @@ def backprop(roots: Iterable[tuple[Tensor, Any]], level: int, keep_tensors: bool
         if _observers:
             for observe in _observers:
                 observe(node, g)
-        if node.versions:
+        if node.clock != STATE.changes:  # something was changed in place since the node was made
             _check_versions(node)
         _backprop_node(node, g, level, keep_tensors, leaf_grads, queue)
         if not retain:
@@ -144,13 +144,12 @@ def _accumulate_leaf(leaf_grads: dict, leaf: Tensor, g: Any) -> None:
 
 
 def _check_versions(node: Node) -> None:
-    for x, version in node.versions or ():
-        if x._version != version:
+    for x in node.args:
+        if x.__class__ is Tensor and x._node is None and x._version > node.clock:
             raise RuntimeError(
                 f"backward: an input of '{node.prim.name}' (shape {x.shape}) was changed in "
-                f"place after it was used (version {version} -> {x._version}), so the "
-                f"gradient would be wrong; compute the graph again after the change, or "
-                f"change a copy")
+                f"place after it was used, so the gradient would be wrong; compute the graph "
+                f"again after the change, or change a copy")
 
 
 def _site(node: Node) -> str:

@@ -25,7 +25,7 @@ class Node:
     pass is past the node, unless the graph is retained.
     """
 
-    __slots__ = ("prim", "args", "params", "out", "seq", "versions", "grad", "site")
+    __slots__ = ("prim", "args", "params", "out", "seq", "clock", "grad", "site")
 
     def __init__(self, prim: Any, args: tuple, params: dict, out: Any) -> None:
         self.prim = prim
@@ -34,9 +34,9 @@ class Node:
         self.out = out
         self.seq = next(_sequence)
         self.grad = None
-        # the versions of the leaves it read, to catch a later in-place change of them
-        self.versions = [(x, x._version) for x in args
-                         if x.__class__ is Tensor and x._node is None] or None
+        # the in-place clock when it was made: a leaf it read whose version (the clock at its
+        # last in-place change) is later has been changed since, and its gradient would be wrong
+        self.clock = STATE.changes
         self.site = user_frame() if STATE.anomaly else None
 
     def __repr__(self) -> str:
@@ -223,7 +223,8 @@ class Tensor:
         self._check_inplace("item assignment (x[i] = v)")
         raw = value.raw() if isinstance(value, Tensor) else value
         self._value[_raw_index(index)] = raw
-        self._version += 1
+        STATE.changes += 1
+        self._version = STATE.changes
 
     def _check_inplace(self, what: str) -> None:
         if self._level > 0 or self._node is not None:
@@ -243,7 +244,8 @@ class Tensor:
             self._value[...] = raw
         else:
             ufunc(self._value, raw, out=self._value, casting="same_kind")
-        self._version += 1
+        STATE.changes += 1
+        self._version = STATE.changes
         return self
 
     def add_(self, other: Any) -> Tensor: return self._inplace("add_", other, _np.add)

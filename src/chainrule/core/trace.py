@@ -42,12 +42,13 @@ class Trace:
 class _State:
     """Process-wide switches; read on every primitive call, so kept flat."""
 
-    __slots__ = ("grad_enabled", "floor", "anomaly")
+    __slots__ = ("grad_enabled", "floor", "anomaly", "changes")
 
     def __init__(self) -> None:
         self.grad_enabled = True   # does the tape (level 0) record?
         self.floor = 0             # levels below this record nothing (no_grad)
         self.anomaly = False       # check every result for NaN/inf
+        self.changes = 0           # in-place changes so far (a clock for version checks)
 
 
 STATE = _State()
