@@ -210,3 +210,21 @@ def test_bad_settings_are_clear_errors():
         optim.SGD([cr.tensor([1.0])], lr=0.1)
     with pytest.raises(TypeError, match="expected an optimizer"):
         optim.StepLR("adam", 2)
+
+
+def test_optimizer_made_before_the_first_call_finds_lazily_built_weights():
+    import chainrule as cr
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 5)).astype(np.float32)
+    y = rng.integers(0, 3, size=16)
+    model = cr.nn.Sequential([cr.nn.Dense(8, activation="tanh"), cr.nn.Dense(3)])
+    opt = cr.optim.SGD(model.parameters(), lr=0.5)
+    assert opt.params == []                       # no weights before the first batch
+    losses = []
+    for _ in range(20):
+        loss = cr.nn.losses.softmax_cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert len(opt.params) == 4 and losses[-1] < 0.5 * losses[0]

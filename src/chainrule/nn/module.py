@@ -27,6 +27,14 @@ def parameter(value: Any, dtype: Any = "float32") -> cr.Tensor:
     return cr.tensor(np.asarray(value, dtype=dtype), requires_grad=True)
 
 
+class ParameterList(list):
+    """A module's parameters, with a reference to the module they came from."""
+
+    def __init__(self, tensors: list, module: Module) -> None:
+        super().__init__(tensors)
+        self.module = module
+
+
 class Module:
     """Base class of layers and models: parameters, ``zero_grad``, state and functional calls.
 
@@ -71,8 +79,13 @@ class Module:
         return [(name, tensor) for name, _, _, tensor in self._slots()]
 
     def parameters(self) -> list[cr.Tensor]:
-        """The trainable tensors, in a fixed order (what optimizers take)."""
-        return [tensor for _, _, _, tensor in self._slots()]
+        """The trainable tensors, in a fixed order (what optimizers take).
+
+        The list remembers its module: an optimizer made before the first call (when
+        layers that take their input size from the first batch have no weights yet)
+        picks the weights up at its first step.
+        """
+        return ParameterList([tensor for _, _, _, tensor in self._slots()], self)
 
     def count_params(self) -> int:
         """How many numbers the parameters hold."""

@@ -56,11 +56,20 @@ class Optimizer:
         self.iterations = 0
         self.params: list[cr.Tensor] = []
         self.state: list[dict[str, np.ndarray]] = []
+        self._module: Any = None
         if params is not None:
             self.bind(params)
 
     def bind(self, params: Iterable[cr.Tensor]) -> Optimizer:
-        """Take charge of ``params`` (a list of leaf tensors that require grad)."""
+        """Take charge of ``params`` (a list of leaf tensors that require grad).
+
+        Given ``model.parameters()`` (or a model), it follows the model: weights its
+        layers create at their first call are included from the first ``step()`` on.
+        """
+        self._module = getattr(params, "module", None) or (
+            params if callable(getattr(params, "parameters", None)) else None)
+        if self._module is not None and not isinstance(params, list):
+            params = self._module.parameters()
         params = list(params)
         for i, p in enumerate(params):
             if not isinstance(p, cr.Tensor) or not p.requires_grad or not p.is_leaf:
@@ -77,6 +86,8 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place."""
+        if self._module is not None:
+            self._follow_module()
         if not self.params:
             raise ValueError(f"{type(self).__name__}: no parameters; pass model.parameters() "
                              f"when making the optimizer (or compile a model with it)")
@@ -89,6 +100,16 @@ class Optimizer:
                 if g is None:
                     continue
                 self._update(p, p.numpy(), g.numpy(), state)
+
+    def _follow_module(self) -> None:
+        """Pick up weights the model created since ``bind`` (lazy input sizes), once."""
+        current = self._module.parameters()
+        if len(current) != len(self.params):
+            states = dict(zip(map(id, self.params), self.state))
+            self.params = list(current)
+            self.state = [states.get(id(p), {}) for p in self.params]
+        elif self.params:
+            self._module = None  # every layer is built: nothing more will appear
 
     def _update(self, p: cr.Tensor, w: np.ndarray, g: np.ndarray, state: dict) -> None:
         raise NotImplementedError
