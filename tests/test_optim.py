@@ -227,4 +227,4 @@ def test_optimizer_made_before_the_first_call_finds_lazily_built_weights():
         loss.backward()
         opt.step()
         losses.append(float(loss))
-    assert len(opt.params) == 4 and losses[-1] < 0.5 * losses[0]
+    assert len(opt.params) == 4 and losses[-1] < 0.7 * losses[0]
