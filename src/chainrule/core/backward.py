@@ -16,7 +16,7 @@ from chainrule.core.trace import (
     STATE, TAPE_TRACE, Anomaly, check_finite, dtype_of,
 )
 from chainrule.core.tensor import Node, Tensor
-from chainrule.ops._primitive import MISSING
+from chainrule.ops._primitive import MISSING, missing_rule
 
 
 # Who watches the reverse pass: ``observer(node, adjoint)`` for each node it visits.
@@ -102,9 +102,7 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
         if rule is None:
             continue
         if rule is MISSING:
-            raise NotImplementedError(
-                f"{prim.name}: no reverse-mode (VJP) rule for argument {i}; declare one "
-                f"with cr.defvjp or use forward mode (cr.jvp, cr.jacfwd)")
+            raise missing_rule(prim, i, "reverse")
         if STATE.anomaly:
             gx = _checked_rule(rule, node, g, ans, inner, params, x)
         else:

@@ -20,7 +20,7 @@ import sys
 import traceback
 from typing import Any
 
-from chainrule.ops._primitive import MISSING, Primitive
+from chainrule.ops._primitive import MISSING, Primitive, missing_rule
 
 TAPE, REVERSE, FORWARD, BATCH = "tape", "reverse", "forward", "batch"
 
@@ -182,9 +182,7 @@ def forward_tangent(prim: Primitive, out: Any, primals: list, tangents: list, pa
             if rule is None:
                 continue
             if rule is MISSING:
-                raise NotImplementedError(
-                    f"{prim.name}: no forward-mode (JVP) rule for argument {i}; "
-                    f"declare one with cr.defjvp or use reverse mode")
+                raise missing_rule(prim, i, "forward")
             contribution = rule(t, out, *primals, **params)
             total = contribution if total is None else add(total, contribution)
     if total is None:

@@ -26,6 +26,15 @@ def MISSING(*args: Any, **params: Any) -> Any:
     raise NotImplementedError("no rule declared")
 
 
+def missing_rule(prim: Primitive, argnum: int, mode: str) -> NotImplementedError:
+    """The error for differentiating ``prim`` in a ``mode`` ("reverse"/"forward") it has no rule for."""
+    declare, other = (("cr.defvjp", "forward mode (cr.jvp, cr.jacfwd)") if mode == "reverse"
+                      else ("cr.defjvp", "reverse mode (cr.grad, cr.vjp)"))
+    short = "VJP" if mode == "reverse" else "JVP"
+    return NotImplementedError(f"{prim.name}: no {mode}-mode ({short}) rule for argument "
+                               f"{argnum}; declare one with {declare} or use {other}")
+
+
 @dataclass
 class OpMeta:
     """What the generated op-table tests need to know about a primitive.
