@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
+from chainrule.ops.nnops import affine
 
 from . import activations, initializers, regularizers
 from .module import Module, parameter
@@ -89,9 +90,12 @@ class Dense(Module):
         self._unseeded = False  # it has run: its weights are its own now
         if not isinstance(x, cr.Tensor):
             x = np.asarray(x, dtype=self.kernel.dtype)  # no copy when already right
-        z = x @ self.kernel
-        if self.bias is not None:
-            z = z + self.bias
+        if self.bias is not None and np.ndim(x) == 2:
+            z = affine(x, self.kernel, self.bias)  # x @ kernel + bias as one op (one graph node)
+        else:
+            z = x @ self.kernel
+            if self.bias is not None:
+                z = z + self.bias
         return self._activate(z) if activate else z
 
     def penalty(self) -> Any:

@@ -94,6 +94,33 @@ rules(log_softmax,   # d log s = dx − ⟨s, dx⟩
            subtract(t, sum(multiply(exp(ans), t), axis=axis, keepdims=True))])
 
 
+# --- the dense layer's affine map, fused: one node instead of two -----------------------------
+
+def _affine_impl(x, w, b):
+    """x W + b for a batch of rows x (n, in), weights W (in, out) and a bias b (out,)."""
+    if xp.ndim(x) != 2 or xp.ndim(w) != 2 or xp.ndim(b) != 1:
+        raise ValueError("affine takes rows x (n, in), weights (in, out) and a bias (out,)")
+    out = xp.matmul(x, w)
+    if out.dtype == xp.result_type(out, b):
+        out += b                          # in place: the product is a fresh array
+        return out
+    return out + b
+
+
+affine = primitive(_affine_impl, name="affine", reference=lambda x, w, b: x @ w + b,
+                   shapes=[((4, 3), (3, 2), (2,)), ((1, 3), (3, 5), (5,))])
+affine.shape_error = "are not aligned (x W + b needs x: (n, in), W: (in, out), b: (out,))"
+rules(affine,   # y = x W + b:  x̄ = ȳ Wᵀ,  W̄ = xᵀ ȳ,  b̄ = Σ_rows ȳ;  ẏ = ẋ W + x Ẇ + ḃ
+      vjp=[lambda g, ans, x, w, b: matmul(g, transpose(w)),
+           lambda g, ans, x, w, b: matmul(transpose(x), g),
+           lambda g, ans, x, w, b: sum(g, axis=0)],
+      jvp=[lambda t, ans, x, w, b: matmul(t, w),
+           lambda t, ans, x, w, b: matmul(x, t),
+           lambda t, ans, x, w, b: t])
+
+
 from chainrule.ops.compare import greater  # noqa: E402
+from chainrule.ops.linalg import matmul  # noqa: E402
+from chainrule.ops.shape import transpose  # noqa: E402
 from chainrule.ops.elementwise import exp, multiply, subtract, where  # noqa: E402
 from chainrule.ops.reductions import _keep, spread, sum  # noqa: E402
