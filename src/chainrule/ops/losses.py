@@ -39,9 +39,9 @@ def _check_reduction(name, reduction):
 
 def _reduce_impl(losses, reduction):
     if reduction == "mean":
-        return xp.mean(losses)
+        return losses.sum() / max(losses.size, 1) if isinstance(losses, xp.ndarray) else losses
     if reduction == "sum":
-        return xp.sum(losses)
+        return losses.sum() if isinstance(losses, xp.ndarray) else losses
     return losses
 
 
@@ -63,7 +63,9 @@ def _size(shape):
 def _softmax_cross_entropy_impl(logits, labels, axis=-1, reduction="mean"):
     _check_reduction("softmax_cross_entropy", reduction)
     lse = _logsumexp_impl(logits, axis=axis, keepdims=True)
-    return _reduce_impl(xp.sum(labels * (lse - logits), axis=axis), reduction)
+    per_entry = lse - logits
+    per_entry *= labels
+    return _reduce_impl(per_entry.sum(axis=axis), reduction)
 
 
 def _row_cotangent(g, x, axis, reduction):

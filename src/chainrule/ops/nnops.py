@@ -45,9 +45,14 @@ elementwise(relu, lambda ans, x: greater(x, 0))   # a mask keeps the dtype: g ·
 
 
 def _logsumexp_impl(x, axis=None, keepdims=False):
-    peak = xp.max(x, axis=axis, keepdims=True)
-    peak = xp.where(xp.isfinite(peak), peak, 0)
-    out = xp.log(xp.sum(xp.exp(x - peak), axis=axis, keepdims=True)) + peak
+    x = xp.asarray(x)
+    peak = x.max(axis=axis, keepdims=True)
+    if not xp.isfinite(peak).all():
+        peak = xp.where(xp.isfinite(peak), peak, 0)
+    shifted = x - peak
+    xp.exp(shifted, out=shifted)
+    out = xp.log(shifted.sum(axis=axis, keepdims=True))
+    out += peak
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
@@ -68,8 +73,11 @@ rules(logsumexp,
 
 
 def _softmax_impl(x, axis=-1):
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    x = xp.asarray(x)
+    e = x - x.max(axis=axis, keepdims=True)
+    xp.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def _log_softmax_impl(x, axis=-1):

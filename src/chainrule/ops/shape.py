@@ -30,7 +30,7 @@ linear(reshape, lambda g, ans, x, shape: reshape(g, shape=x.shape if hasattr(x, 
 
 
 def _transpose_impl(x, axes=None):
-    return xp.transpose(x, axes)
+    return x.transpose(axes) if isinstance(x, xp.ndarray) else xp.transpose(x, axes)
 
 
 def _inverse_permutation(axes, ndim):
@@ -62,7 +62,7 @@ def _sum_to_impl(x, shape):
     xshape = xp.shape(x)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and xshape[lead + i] != 1)
-    out = xp.sum(x, axis=axes, keepdims=True) if axes else x
+    out = xp.add.reduce(x, axis=axes, keepdims=True) if axes else x
     return xp.reshape(out, shape)
 
 
