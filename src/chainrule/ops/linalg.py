@@ -62,15 +62,15 @@ def _as_matrices(g, x, y):
 
 def _matmul_vjp_x(g, ans, x, y):
     if _ndim(x) == 2 and _ndim(y) == 2:  # the common case, as on the whiteboard: Ā = C̄ Bᵀ
-        return matmul(g, transpose(y))
+        return matmul(g, y.T)
     g2, x2, y2 = _as_matrices(g, x, y)
     gx = sum_to(matmul(g2, swapaxes(y2)), shape=_shape(x2))
     return reshape(gx, shape=_shape(x))
 
 
 def _matmul_vjp_y(g, ans, x, y):
-    if _ndim(x) == 2 and _ndim(y) == 2:  # B̄ = Aᵀ C̄
-        return matmul(transpose(x), g)
+    if _ndim(x) == 2 and _ndim(y) == 2:  # B̄ = Aᵀ C̄  (.T: NumPy's view, or the transpose op)
+        return matmul(x.T, g)
     g2, x2, y2 = _as_matrices(g, x, y)
     gy = sum_to(matmul(swapaxes(x2), g2), shape=_shape(y2))
     return reshape(gy, shape=_shape(y))

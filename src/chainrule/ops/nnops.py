@@ -119,8 +119,8 @@ affine = primitive(_affine_impl, name="affine", reference=lambda x, w, b: x @ w 
                    shapes=[((4, 3), (3, 2), (2,)), ((1, 3), (3, 5), (5,))])
 affine.shape_error = "are not aligned (x W + b needs x: (n, in), W: (in, out), b: (out,))"
 rules(affine,   # y = x W + b:  x̄ = ȳ Wᵀ,  W̄ = xᵀ ȳ,  b̄ = Σ_rows ȳ;  ẏ = ẋ W + x Ẇ + ḃ
-      vjp=[lambda g, ans, x, w, b: matmul(g, transpose(w)),
-           lambda g, ans, x, w, b: matmul(transpose(x), g),
+      vjp=[lambda g, ans, x, w, b: matmul(g, w.T),
+           lambda g, ans, x, w, b: matmul(x.T, g),
            lambda g, ans, x, w, b: sum(g, axis=0)],
       jvp=[lambda t, ans, x, w, b: matmul(t, w),
            lambda t, ans, x, w, b: matmul(x, t),
@@ -129,6 +129,5 @@ rules(affine,   # y = x W + b:  x̄ = ȳ Wᵀ,  W̄ = xᵀ ȳ,  b̄ = Σ_rows ȳ
 
 from chainrule.ops.compare import greater  # noqa: E402
 from chainrule.ops.linalg import matmul  # noqa: E402
-from chainrule.ops.shape import transpose  # noqa: E402
 from chainrule.ops.elementwise import exp, multiply, subtract, where  # noqa: E402
 from chainrule.ops.reductions import _keep, spread, sum  # noqa: E402

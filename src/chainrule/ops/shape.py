@@ -56,14 +56,14 @@ def swapaxes(x, axis1=-2, axis2=-1):
 
 def _sum_to_impl(x, shape):
     shape = tuple(shape)
-    lead = _ndim(x) - len(shape)
+    xshape = x.shape if isinstance(x, xp.ndarray) else xp.shape(x)
+    lead = len(xshape) - len(shape)
     if lead < 0:
         return xp.broadcast_to(x, shape)
-    xshape = xp.shape(x)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and xshape[lead + i] != 1)
     out = xp.add.reduce(x, axis=axes, keepdims=True) if axes else x
-    return xp.reshape(out, shape)
+    return out.reshape(shape) if isinstance(out, xp.ndarray) else xp.reshape(out, shape)
 
 
 def _broadcast_to_impl(x, shape):
