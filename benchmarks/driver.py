@@ -157,6 +157,7 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as out:
             out.write(text)
+        os.chmod(temporary, 0o644)            # mkstemp makes it private; results are for all
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -217,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or default_out(args.quick)
     write_atomically(out, json.dumps(results, indent=1) + "\n")
     print(report.format_text(results))
+    if any(r["framework"] == "chainrule" for r in results["runs"]):
+        print("\nchainrule against issue 6's targets:")
+        print(report.format_targets(results))
     for note in results["notes"]:
         print(f"  - {note}")
     print(f"\nresults: {out}")

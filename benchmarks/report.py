@@ -173,6 +173,59 @@ def format_readme(results: dict, cases: tuple = README_CASES) -> str:
     return "\n".join(lines)
 
 
+# issue 6's targets: (case, what is compared, limit, strict); "fastpath*" means every fast-path case
+TARGETS = [
+    ("W1", "vs_numpy", 1.10, False), ("W1", "vs_torch", 1.0, True),
+    ("W1b", "vs_numpy", 1.25, False), ("W1b", "vs_torch", 1.0, True),
+    ("W2", "vs_torch", 1.0, True),
+    ("W4 hessian", "vs_torch", 1.0, True), ("W4 jacfwd", "vs_torch", 1.0, True),
+    ("W4 jacrev", "vs_torch", 1.0, True),
+    ("W5 logdet", "vs_torch", 1.0, True), ("W5 trace", "vs_torch", 1.0, True),
+    ("W5 logdet", "vs_numpy", 1.3, False), ("W5 trace", "vs_numpy", 1.3, False),
+    ("W1", "rss_vs_numpy", 1.2, False),
+    ("fastpath*", "same_process", 1.5, False),
+]
+TARGET_LABELS = {"vs_numpy": "chainrule ÷ NumPy by hand", "vs_torch": "chainrule ÷ PyTorch",
+                 "rss_vs_numpy": "peak RSS ÷ NumPy's", "same_process": "chainrule ÷ bare NumPy call"}
+
+
+def targets(results: dict, framework: str = "chainrule") -> list[dict]:
+    """Issue 6's targets for ``framework``, as measured in this run (as-set pass)."""
+    rows = [r for r in summarize(results) if r["pass"] == DEFAULT_PASS]
+    ours = {r["case"]: r for r in rows if r["framework"] == framework}
+    floor = {r["case"]: r for r in rows if r["framework"] == REFERENCE}
+    out = []
+    for case, what, limit, strict in TARGETS:
+        names = [c for c in ours if c.startswith("fastpath")] if case == "fastpath*" else [case]
+        for name in names:
+            row = ours.get(name)
+            if row is None:
+                value = None
+            elif what == "rss_vs_numpy":
+                value = (row["peak_rss_mib"] / floor[name]["peak_rss_mib"]) if name in floor else None
+            elif what == "same_process":
+                value = row["extra"].get("ratio_same_process")
+            else:
+                value = row[what]
+            met = None if value is None else (value < limit if strict else value <= limit)
+            out.append({"case": name, "what": TARGET_LABELS[what],
+                        "target": f"{'<' if strict else '≤'} {limit:g}", "value": value, "met": met})
+    return out
+
+
+def format_targets(results: dict, markdown: bool = False) -> str:
+    found = targets(results)
+    verdict = {True: "met", False: "NOT met", None: "not measured"}
+    if markdown:
+        lines = ["| case | ratio | target | measured | |", "|---|---|---|---|---|"]
+        lines += [f"| {t['case']} | {t['what']} | {t['target']} | {_display(t['value'], 3)} "
+                  f"| {verdict[t['met']]} |" for t in found]
+        return "\n".join(lines)
+    width = max(len(t["case"] + t["what"]) for t in found) + 3
+    return "\n".join(f"  {(t['case'] + ': ' + t['what']).ljust(width)} {t['target']:>7}  "
+                     f"{_display(t['value'], 3):>6}  {verdict[t['met']]}" for t in found)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,12 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     style = parser.add_mutually_exclusive_group()
     style.add_argument("--markdown", action="store_true", help="the full table in Markdown")
     style.add_argument("--readme", action="store_true", help="the README's short table")
+    style.add_argument("--targets", action="store_true", help="issue 6's targets, met or not")
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text())
     if args.markdown:
         print(format_markdown(results))
     elif args.readme:
         print(format_readme(results))
+    elif args.targets:
+        print(format_targets(results, markdown=True))
     else:
         print(format_text(results))
     return 0
