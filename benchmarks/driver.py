@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from benchmarks import machine, report
+from benchmarks.worker import MARKER
 from benchmarks.workloads import QUICK_BATCHES, WORKLOADS
-from benchmarks.worker import FRAMEWORKS, MARKER
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -100,7 +100,7 @@ def run_worker(workload: str, framework: str, env: dict, args: argparse.Namespac
     failed = {"workload": workload, "framework": framework, "status": "error", "cases": []}
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {**failed, "notes": [f"worker timed out after {timeout:.0f} s"]}
     lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
@@ -213,15 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     if busy:
         results["notes"].append(
             "other processes kept the CPU busy during " + ", ".join(
-                f"{r['workload']} {r['framework']} ({r['other_load']} cores)" for r in busy)
+                f"{r['workload']} {r['framework']}"
+                + ("" if r["env_pass"] == AS_SET else f" [{r['env_pass']}]")
+                + f" ({r['other_load']} cores)" for r in busy)
             + ": those figures are pessimistic")
     out = args.out or default_out(args.quick)
     write_atomically(out, json.dumps(results, indent=1) + "\n")
     print(report.format_text(results))
+    for note in results["notes"]:
+        print(f"  - {note}")
     if any(r["framework"] == "chainrule" for r in results["runs"]):
         print("\nchainrule against issue 6's targets:")
         print(report.format_targets(results))
-    for note in results["notes"]:
-        print(f"  - {note}")
     print(f"\nresults: {out}")
     return 0

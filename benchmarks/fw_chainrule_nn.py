@@ -19,8 +19,7 @@ def version() -> str:
 def _toolkit():
     """``(nn, optim, loss function)``, or Skip when the toolkit is not there yet."""
     try:
-        import chainrule.nn as nn
-        import chainrule.optim as optim
+        from chainrule import nn, optim
         from chainrule.nn.losses import softmax_cross_entropy
     except ImportError as error:
         raise Skip(f"chainrule.nn is not importable: {error}") from None

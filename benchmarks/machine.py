@@ -67,7 +67,7 @@ def _git(*args: str) -> str | None:
     try:
         root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                             timeout=10)
+                             timeout=10, check=False)
         return out.stdout.strip() if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -104,7 +104,7 @@ def cpu_busy_seconds() -> float | None:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     except OSError:
         return None
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 

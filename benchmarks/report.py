@@ -158,16 +158,18 @@ README_CASES = ("W1", "W1b", "W2", "W4 hessian", "W4 jacfwd", "W4 jacrev", "W5 l
 def format_readme(results: dict, cases: tuple = README_CASES) -> str:
     """The short table: chainrule against NumPy by hand and PyTorch, as-set pass only."""
     rows = [r for r in summarize(results) if r["pass"] == DEFAULT_PASS]
-    lines = ["| workload | unit | chainrule | NumPy by hand | PyTorch | chainrule ÷ NumPy "
-             "| chainrule ÷ PyTorch |", "|---|---|---|---|---|---|---|"]
+    lines = [("| workload | unit | chainrule | NumPy by hand | PyTorch | chainrule ÷ NumPy "
+              "| chainrule ÷ PyTorch |"), "|---|---|---|---|---|---|---|"]
     for case in cases:
         found = {r["framework"]: r for r in rows if r["case"] == case}
         if not found:
             continue
         ours = found.get("chainrule")
         unit = next(iter(found.values()))["unit"]
-        cell = (lambda name: _display(found[name]["median"]) if name in found else "–")
-        lines.append(f"| {case} | {unit} | {cell('chainrule')} | {cell(REFERENCE)} | {cell(RIVAL)} "
+        medians = {name: _display(row["median"]) for name, row in found.items()}
+        cell = medians.get
+        lines.append(f"| {case} | {unit} | {cell('chainrule', '–')} | {cell(REFERENCE, '–')} "
+                     f"| {cell(RIVAL, '–')} "
                      f"| {_display(ours['vs_numpy'], 2) if ours else '–'} "
                      f"| {_display(ours['vs_torch'], 2) if ours else '–'} |")
     return "\n".join(lines)
@@ -214,7 +216,9 @@ def targets(results: dict, framework: str = "chainrule") -> list[dict]:
 
 
 def format_targets(results: dict, markdown: bool = False) -> str:
-    found = targets(results)
+    found = [t for t in targets(results) if t["met"] is not None]
+    if not found:
+        return "  (no case with a target was measured)"
     verdict = {True: "met", False: "NOT met", None: "not measured"}
     if markdown:
         lines = ["| case | ratio | target | measured | |", "|---|---|---|---|---|"]

@@ -31,8 +31,10 @@ a function may raise :class:`Skip` with a reason (a missing feature, say).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +130,7 @@ def init_mlp(sizes: tuple, activation: str, dtype: Any, key: int = 1) -> list[np
     """[W1, b1, W2, b2, ...]: He-normal weights for ReLU, Glorot-uniform otherwise; zero biases."""
     params = []
     gen = rng(key, *sizes)
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in pairwise(sizes):
         if activation == "relu":
             w = gen.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
         else:
@@ -285,7 +287,7 @@ def w1_step_products(batch: int, sizes: tuple = (784, 256, 256, 10)) -> list[tup
     hand-written step uses: (label, a, b) with the product a @ b."""
     gen = rng(8, batch)
     acts = [gen.random((batch, n), dtype=np.float32) for n in sizes]        # x, h1, h2, logits
-    weights = [gen.random((m, n), dtype=np.float32) for m, n in zip(sizes[:-1], sizes[1:])]
+    weights = [gen.random((m, n), dtype=np.float32) for m, n in pairwise(sizes)]
     products = []
     for i, w in enumerate(weights):                                          # forward
         products.append((f"forward {acts[i].shape}@{w.shape}", acts[i], w))
