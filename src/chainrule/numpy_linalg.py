@@ -75,7 +75,8 @@ def det(a: _Any) -> _Any:
 def slogdet(a: _Any) -> SlogdetResult:
     """``(sign, logabsdet)`` of det A: d log|det A| = tr(A⁻¹ dA); the sign has no gradient."""
     a = _square("slogdet", a)
-    return SlogdetResult(_la.slogdet_sign(a), _la.logabsdet(a))
+    logabsdet = _la.logabsdet(a)            # first: it leaves the sign for slogdet_sign
+    return SlogdetResult(_la.slogdet_sign(a), logabsdet)
 
 
 @_linalg("primitive", "solve")

@@ -269,15 +269,30 @@ rules(det, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(multiply(g, ans)), _T
       jvp=[lambda t, ans, x: multiply(ans, _trace_last(solve(x, t)))])
 
 
+# slogdet factorizes once: logabsdet keeps the sign of the matrix it last saw, and the
+# sign op (asked right after, by cnp.linalg.slogdet) reads it instead of factorizing again.
+_last_sign: list = [None, None]   # [matrix, its sign]
+
+
 def _logabsdet_impl(x):
-    return xp.linalg.slogdet(x)[1]
+    sign, logabs = xp.linalg.slogdet(x)
+    _last_sign[:] = [x, sign]
+    return logabs
+
+
+def _slogdet_sign_impl(x):
+    if _last_sign[0] is x:
+        sign = _last_sign[1]
+        _last_sign[:] = [None, None]
+        return sign
+    return xp.linalg.slogdet(x)[0]
 
 
 logabsdet = _matrix_op(_logabsdet_impl, "logabsdet", _invertible)
 rules(logabsdet, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(g), _T(inv(x)))],
       jvp=[lambda t, ans, x: _trace_last(solve(x, t))])
 
-slogdet_sign = nondifferentiable(lambda x: xp.linalg.slogdet(x)[0], "slogdet_sign")
+slogdet_sign = nondifferentiable(_slogdet_sign_impl, "slogdet_sign")
 
 
 def _solve_impl(a, b):
