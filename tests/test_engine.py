@@ -67,6 +67,16 @@ def test_no_grad_records_nothing_and_works_as_decorator():
     assert not f(w).requires_grad
     assert (w * 2).requires_grad
 
+    @cr.no_grad                      # bare, as PyTorch allows too
+    def g(v):
+        return v * 3
+
+    assert not g(w).requires_grad and g.__name__ == "g"
+    with cr.no_grad():
+        with cr.enable_grad():
+            assert (w * 2).requires_grad
+        assert not (w * 2).requires_grad
+
 
 def test_no_grad_inside_a_transformation_stops_its_gradient():
     def f(x):

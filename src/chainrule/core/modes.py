@@ -10,10 +10,15 @@ from chainrule.core.tensor import Tensor
 
 
 class _Switch(contextlib.ContextDecorator):
-    """A context manager that is also a decorator, and re-entrant."""
+    """A context manager that is also a decorator (``@no_grad()`` or ``@no_grad``), re-entrant."""
 
-    def __init__(self) -> None:
-        self._saved: list[tuple] = []
+    def __new__(cls, func: Any = None) -> Any:
+        switch = super().__new__(cls)
+        switch._saved = []
+        return switch(func) if callable(func) else switch  # bare @no_grad: decorate at once
+
+    def __init__(self, func: Any = None) -> None:
+        pass
 
     def __enter__(self) -> _Switch:
         self._saved.append((STATE.grad_enabled, STATE.floor, STATE.anomaly))
