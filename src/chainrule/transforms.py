@@ -361,8 +361,10 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         for i in nums:
             leaves, in_structure = tree_flatten(args[i])
             leaves = [_promote(x, "jacfwd") for x in leaves]
-            columns = [_columns(f, args, kwargs, i, leaves, in_structure, j) for j in range(len(leaves))]
-            blocks = [[_to_block(columns[j] and columns[j][m], np.shape(o), np.shape(x), batch_first=False)
+            columns = [_columns(f, args, kwargs, i, leaves, in_structure, j)
+                       for j in range(len(leaves))]
+            blocks = [[_to_block(columns[j] and columns[j][m], np.shape(o), np.shape(x),
+                                 batch_first=False)
                        for j, x in enumerate(leaves)] for m, o in enumerate(outs)]
             per_arg.append((in_structure, blocks))
         return _jacobian_tree(out_structure, len(outs), per_arg, argnums)

@@ -129,5 +129,5 @@ rules(affine,   # y = x W + b:  x̄ = ȳ Wᵀ,  W̄ = xᵀ ȳ,  b̄ = Σ_rows ȳ
 
 from chainrule.ops.compare import greater  # noqa: E402
 from chainrule.ops.linalg import matmul  # noqa: E402
-from chainrule.ops.elementwise import exp, multiply, subtract, where  # noqa: E402
+from chainrule.ops.elementwise import exp, multiply, subtract  # noqa: E402
 from chainrule.ops.reductions import _keep, spread, sum  # noqa: E402
