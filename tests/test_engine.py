@@ -267,6 +267,23 @@ def test_missing_rule_raises_not_implemented_naming_the_primitive_and_mode():
         cr.grad(only_forward)(1.0)
 
 
+def test_a_failed_backward_leaves_nothing_behind_for_the_next_one():
+    @cr.primitive
+    def forward_only(x):
+        return x * 2.0
+
+    cr.defjvp(forward_only, lambda g, ans, x: g * 2.0)
+    x = cr.tensor(1.5, requires_grad=True)
+    y = cnp.exp(x)
+    z = forward_only(y) + y * 3.0    # y * 3 is reached first and sends y its share
+    with pytest.raises(NotImplementedError):
+        z.backward(retain_graph=True)
+    w = y * 3.0                      # a new graph through the same node y
+    x.grad = None
+    w.backward()
+    assert_allclose(x.grad.numpy(), 3.0 * np.exp(1.5))
+
+
 def test_none_rule_marks_an_argument_not_differentiable():
     @cr.primitive
     def scale(x, k):

@@ -58,6 +58,17 @@ def backprop(roots: Iterable[tuple[Tensor, Any]], level: int, keep_tensors: bool
             _accumulate_leaf(leaf_grads, root, seed)
         else:
             _send(root._node, seed, queue)
+    try:
+        _drain(queue, level, keep_tensors, retain, leaf_grads)
+    except BaseException:
+        for _, waiting in queue:  # leave no half-summed adjoint behind for the next pass
+            waiting.grad = None
+        raise
+    return leaf_grads
+
+
+def _drain(queue: list, level: int, keep_tensors: bool, retain: bool, leaf_grads: dict) -> None:
+    """Process the queued nodes, newest first, until none is left."""
     while queue:
         node = heappop(queue)[1]
         g, node.grad = node.grad, None
@@ -75,7 +86,6 @@ def backprop(roots: Iterable[tuple[Tensor, Any]], level: int, keep_tensors: bool
         _backprop_node(node, g, level, keep_tensors, leaf_grads, queue)
         if not retain:
             node.args = node.out = None  # free what the pass no longer needs
-    return leaf_grads
 
 
 def _send(node: Node, g: Any, queue: list) -> None:
