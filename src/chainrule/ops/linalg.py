@@ -31,6 +31,8 @@ and agree with numerical differences in every direction. ``inv``, ``det``,
 
 from __future__ import annotations
 
+import weakref
+
 from chainrule.backend import xp
 from chainrule.ops._primitive import nondifferentiable, primitive, rules
 
@@ -271,21 +273,28 @@ rules(det, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(multiply(g, ans)), _T
 
 # slogdet factorizes once: logabsdet keeps the sign of the matrix it last saw, and the
 # sign op (asked right after, by cnp.linalg.slogdet) reads it instead of factorizing again.
-_last_sign: list = [None, None]   # [matrix, its sign]
+_last_sign: list = [None, None]   # [a weak reference to the matrix, its sign]
 
 
 def _logabsdet_impl(x):
     sign, logabs = xp.linalg.slogdet(x)
-    _last_sign[:] = [x, sign]
+    _last_sign[:] = [_weak(x), sign]
     return logabs
 
 
 def _slogdet_sign_impl(x):
-    if _last_sign[0] is x:
-        sign = _last_sign[1]
-        _last_sign[:] = [None, None]
+    matrix, sign = _last_sign
+    _last_sign[:] = [None, None]
+    if matrix is not None and matrix() is x:
         return sign
     return xp.linalg.slogdet(x)[0]
+
+
+def _weak(x):
+    try:
+        return weakref.ref(x)
+    except TypeError:  # not an ndarray: nothing to remember
+        return None
 
 
 logabsdet = _matrix_op(_logabsdet_impl, "logabsdet", _invertible)
