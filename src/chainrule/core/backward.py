@@ -105,10 +105,11 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
     else:
         inner = [x._value if x.__class__ is Tensor and x._level == level else x for x in args]
         ans = node.out
+    vjps = prim.vjps if prim.variadic_vjp is None else None
     for i, x in enumerate(args):
         if x.__class__ is not Tensor or x._level != level or not x.requires_grad:
             continue
-        rule = prim.vjp_rule(i)
+        rule = vjps.get(i, MISSING) if vjps is not None else prim.vjp_rule(i)
         if rule is None:
             continue
         if rule is MISSING:
@@ -124,10 +125,14 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
                 fits = False
             if not fits:
                 gx = fit_to(gx, value.shape, value.dtype)
-        if x._node is not None:
-            _send(x._node, gx, queue)
-        else:
+        parent = x._node
+        if parent is None:
             _accumulate_leaf(leaf_grads, x, gx)
+        elif parent.grad is None:  # its first contribution: queue it (as _send does)
+            parent.grad = gx
+            heappush(queue, (-parent.seq, parent))
+        else:
+            parent.grad = parent.grad + gx
 
 
 def _checked_rule(rule: Any, node: Node, g: Any, ans: Any, inner: tuple, params: dict,
