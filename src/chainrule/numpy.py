@@ -417,7 +417,7 @@ def diff(a: _Any, n: int = 1, axis: int = -1, prepend: _Any = _NoValue,
 def matmul(x1: _Any, x2: _Any, out: _Any = None) -> _Any:
     """NumPy's ``matmul`` (``@``): Ā = Ḡ Bᵀ, B̄ = Aᵀ Ḡ, batched over leading axes."""
     _no_out("matmul", out)
-    return _la.matmul(_arr(x1), _arr(x2))
+    return _la.product(_arr(x1), _arr(x2))
 
 
 @_facade("composite", "matmul", "multiply", "transpose", "reshape")

@@ -16,7 +16,7 @@ from chainrule.core.trace import (
     STATE, TAPE_TRACE, Anomaly, check_finite, dtype_of,
 )
 from chainrule.core.tensor import Node, Tensor
-from chainrule.ops._primitive import MISSING, missing_rule
+from chainrule.ops._primitive import MISSING, SHORTCUTS, missing_rule
 
 
 # Who watches the reverse pass: ``observer(node, adjoint)`` for each node it visits.
@@ -30,13 +30,16 @@ def observe_adjoints(observer: Callable[[Node, Any], None]) -> Iterator[None]:
     """Call ``observer(node, adjoint)`` as the reverse pass reaches each node, in the block.
 
     ``adjoint`` is the node's complete v̄ (every use summed), just before its
-    rules run; nodes are visited newest first.
+    rules run; nodes are visited newest first. Rules take no shortcuts in the
+    block, so every node gets its adjoint.
     """
     _observers.append(observer)
+    shortcuts, SHORTCUTS[0] = SHORTCUTS[0], False
     try:
         yield
     finally:
         _observers.remove(observer)
+        SHORTCUTS[0] = shortcuts
 
 
 def backprop(roots: Iterable[tuple[Tensor, Any]], level: int, keep_tensors: bool,
@@ -116,8 +119,12 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
             raise missing_rule(prim, i, "reverse")
         if STATE.anomaly:
             gx = _checked_rule(rule, node, g, ans, inner, params, x)
+            if gx is None:
+                continue
         else:
             gx = rule(g, ans, *inner, **params)
+            if gx is None:  # the rule gave this argument's share to another one (Gram products)
+                continue
             value = inner[i]
             try:
                 fits = gx.shape == value.shape and gx.dtype == value.dtype
@@ -140,7 +147,10 @@ def _checked_rule(rule: Any, node: Node, g: Any, ans: Any, inner: tuple, params:
     """A VJP rule under ``detect_anomaly``: a NaN/inf anywhere inside names this rule."""
     what = f"the backward rule of '{node.prim.name}'"
     try:
-        gx = fit_to(rule(g, ans, *inner, **params), x.shape, x.dtype)
+        gx = rule(g, ans, *inner, **params)
+        if gx is None:
+            return None
+        gx = fit_to(gx, x.shape, x.dtype)
     except Anomaly as inner_anomaly:
         raise Anomaly(f"detect_anomaly: {what} produced {inner_anomaly.bad}{_site(node)}",
                       inner_anomaly.bad) from None

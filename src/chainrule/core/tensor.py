@@ -198,7 +198,7 @@ class Tensor:
     def __rtruediv__(self, other): return elementwise.divide(other, self)
     def __pow__(self, other): return elementwise.power(self, other)
     def __rpow__(self, other): return elementwise.power(other, self)
-    def __matmul__(self, other): return linalg.matmul(self, other)
+    def __matmul__(self, other): return linalg.product(self, other)
     def __rmatmul__(self, other): return linalg.matmul(other, self)
     def __neg__(self): return elementwise.negative(self)
     def __pos__(self): return self

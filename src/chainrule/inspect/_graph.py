@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule.core.tensor import Node, Tensor
+from chainrule.ops._primitive import HINTS
 from chainrule.inspect import _format
 from chainrule.inspect.scope import label_of, node_label, scope_path
 
@@ -75,7 +76,8 @@ class Rows:
             self.index_of_node[id(node)] = len(self.rows)
             parents = [self._parent(x) for x in node.args]
             self._add(op=node.prim.name, label=node_label(node.seq), value=node.out,
-                      scope=scope_path(node.seq), parents=parents, params=dict(node.params))
+                      scope=scope_path(node.seq), parents=parents,
+                      params={k: v for k, v in node.params.items() if k not in HINTS})
 
     def _parent(self, x: Any) -> tuple[str, Any]:
         if x.__class__ is Tensor and x._level == self.level:

@@ -108,6 +108,15 @@ class Primitive:
 
 REGISTRY: dict[str, Primitive] = {}
 
+# Whether rules may take shortcuts that leave a node without its own adjoint (the Gram
+# product's rule gives A its whole share and Aᵀ none). Off while the reverse pass is
+# watched node by node (``core.backward.observe_adjoints``, used by chainrule.inspect).
+SHORTCUTS = [True]
+
+# Keyword parameters that change how an op computes, never what: a matmul flagged as a
+# Gram product, a rule's "reuse the kept factorization". Views of the graph leave them out.
+HINTS = frozenset({"gram", "reuse"})
+
 
 def primitive(impl: Callable | None = None, *, name: str | None = None,
               register: bool = True, **meta: Any) -> Any:

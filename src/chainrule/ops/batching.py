@@ -192,7 +192,7 @@ def _untake(args, batched, size, index, shape):
 
 # --- matmul: the batch axis joins the stack axes, left of all of them ----------------------------
 
-def _matmul(args, batched, size):
+def _matmul(args, batched, size, gram=False):
     x, y = args
     bx, by = batched
     vector_x, vector_y = len(_shape(x)) - bx == 1, len(_shape(y)) - by == 1

@@ -34,7 +34,8 @@ from __future__ import annotations
 import weakref
 
 from chainrule.backend import xp
-from chainrule.ops._primitive import nondifferentiable, primitive, rules
+from chainrule.ops import _factor
+from chainrule.ops._primitive import SHORTCUTS, nondifferentiable, primitive, rules
 
 
 def _ndim(x):
@@ -62,7 +63,9 @@ def _as_matrices(g, x, y):
     return g, x2, y2
 
 
-def _matmul_vjp_x(g, ans, x, y):
+def _matmul_vjp_x(g, ans, x, y, gram=False):
+    if gram and SHORTCUTS[0]:  # C = A Aᵀ: both uses of A in one product, Ā = (C̄ + C̄ᵀ) A
+        return matmul(add(g, transpose(g)), x)
     if _ndim(x) == 2 and _ndim(y) == 2:  # the common case, as on the whiteboard: Ā = C̄ Bᵀ
         return matmul(g, y.T)
     g2, x2, y2 = _as_matrices(g, x, y)
@@ -70,7 +73,9 @@ def _matmul_vjp_x(g, ans, x, y):
     return reshape(gx, shape=_shape(x))
 
 
-def _matmul_vjp_y(g, ans, x, y):
+def _matmul_vjp_y(g, ans, x, y, gram=False):
+    if gram and SHORTCUTS[0]:  # the Gram rule above gave A all of it: nothing for Aᵀ
+        return None
     if _ndim(x) == 2 and _ndim(y) == 2:  # B̄ = Aᵀ C̄  (.T: NumPy's view, or the transpose op)
         return matmul(x.T, g)
     g2, x2, y2 = _as_matrices(g, x, y)
@@ -78,13 +83,35 @@ def _matmul_vjp_y(g, ans, x, y):
     return reshape(gy, shape=_shape(y))
 
 
-matmul = primitive(xp.matmul, name="matmul", reference=xp.matmul, shapes=[
+def _matmul_impl(x, y, gram=False):
+    return xp.matmul(x, y)
+
+
+matmul = primitive(_matmul_impl, name="matmul", reference=xp.matmul, shapes=[
     ((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)),
     ((2, 2, 3), (3, 2)), ((1, 2, 3), (2, 3, 2)),
 ])
 matmul.shape_error = "are not aligned"
 rules(matmul, vjp=[_matmul_vjp_x, _matmul_vjp_y],
-      jvp=[lambda t, ans, x, y: matmul(t, y), lambda t, ans, x, y: matmul(x, t)])
+      jvp=[lambda t, ans, x, y, gram=False: matmul(t, y),
+           lambda t, ans, x, y, gram=False: matmul(x, t)])
+
+# Gram matrices. A Aᵀ is common (kernels, covariances, the course's αAAᵀ + β⁻¹I); its
+# reverse rule as two products, C̄ (Aᵀ)ᵀ for A and Aᵀ C̄ for Aᵀ (then transposed back),
+# costs one matrix product more than the sum (C̄ + C̄ᵀ) A. ``product`` flags the
+# matmul whose right operand is the transpose of its left one in the graph, and the
+# rules then do the one product. The graph keeps its shape (Aᵀ and the matmul stay
+# nodes); only Aᵀ's adjoint is skipped, so the shortcut is off where every node's
+# adjoint is shown (SHORTCUTS: chainrule.inspect).
+
+
+def product(x, y):
+    """``x @ y``, with a Gram matrix ``A @ A.T`` flagged for its one-product reverse rule."""
+    made = getattr(y, "_node", None)   # how a graph tensor was computed (core.tensor.Node)
+    if (made is not None and made.prim is transpose and made.args[0] is x
+            and _ndim(x) == 2 and SHORTCUTS[0]):
+        return matmul(x, y, gram=True)
+    return matmul(x, y)
 
 
 # --- products built on matmul -----------------------------------------------------------------
@@ -252,14 +279,19 @@ def _matrix_op(impl, name, make, shapes=SQUARE, reference=None):
                      make_args=lambda rng, shapes: tuple(make(rng, s) for s in shapes))
 
 
-def _inv_impl(x):
+def _inv_impl(x, reuse=False):
+    """A⁻¹; ``reuse`` (rules only) takes the factors kept when ``x`` was last factorized."""
+    factors = _factor.kept(x) if reuse and _factor.usable(x) else None
+    if factors is not None:
+        return factors.inverse()
     return xp.linalg.inv(x)
 
 
-inv = _matrix_op(_inv_impl, "inv", _invertible)
+inv = _matrix_op(_inv_impl, "inv", _invertible, reference=lambda x, reuse=False: xp.linalg.inv(x))
+inv.meta.params = ({}, {"reuse": True})
 inv.shape_error = "are not square matrices"
-rules(inv, vjp=[lambda g, ans, x: negative(matmul(_T(ans), matmul(g, _T(ans))))],
-      jvp=[lambda t, ans, x: negative(matmul(ans, matmul(t, ans)))])
+rules(inv, vjp=[lambda g, ans, x, reuse=False: negative(matmul(_T(ans), matmul(g, _T(ans))))],
+      jvp=[lambda t, ans, x, reuse=False: negative(matmul(ans, matmul(t, ans)))])
 
 
 def _det_impl(x):
@@ -267,8 +299,8 @@ def _det_impl(x):
 
 
 det = _matrix_op(_det_impl, "det", _invertible)
-rules(det, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(multiply(g, ans)), _T(inv(x)))],
-      jvp=[lambda t, ans, x: multiply(ans, _trace_last(solve(x, t)))])
+rules(det, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(multiply(g, ans)), _T(inv(x, reuse=True)))],
+      jvp=[lambda t, ans, x: multiply(ans, _trace_last(solve(x, t, reuse=True)))])
 
 
 # slogdet factorizes once: logabsdet keeps the sign of the matrix it last saw, and the
@@ -277,7 +309,10 @@ _last_sign: list = [None, None]   # [a weak reference to the matrix, its sign]
 
 
 def _logabsdet_impl(x):
-    sign, logabs = xp.linalg.slogdet(x)
+    if _factor.usable(x):   # factors kept for the rule's A⁻¹
+        sign, logabs = _factor.factorize(x).logabsdet()
+    else:
+        sign, logabs = xp.linalg.slogdet(x)
     _last_sign[:] = [_weak(x), sign]
     return logabs
 
@@ -297,15 +332,28 @@ def _weak(x):
         return None
 
 
-logabsdet = _matrix_op(_logabsdet_impl, "logabsdet", _invertible)
-rules(logabsdet, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(g), _T(inv(x)))],
-      jvp=[lambda t, ans, x: _trace_last(solve(x, t))])
+logabsdet = _matrix_op(_logabsdet_impl, "logabsdet", _invertible,
+                       reference=lambda x: xp.linalg.slogdet(x)[1])
+rules(logabsdet, vjp=[lambda g, ans, x: multiply(_as_matrix_pair(g), _T(inv(x, reuse=True)))],
+      jvp=[lambda t, ans, x: _trace_last(solve(x, t, reuse=True))])
 
 slogdet_sign = nondifferentiable(_slogdet_sign_impl, "slogdet_sign")
 
 
-def _solve_impl(a, b):
-    return xp.linalg.solve(a, b)
+def _solve_impl(a, b, transposed=False, reuse=False):
+    """A⁻¹B, or A⁻ᵀB when ``transposed``; ``reuse`` (rules only) takes A's kept factors.
+
+    With SciPy, a solve for a few columns factorizes A and keeps the factors for
+    the rule's solve with Aᵀ; for many columns NumPy's solve is faster (it runs
+    on NumPy's own BLAS threads), unless A's factors are kept already.
+    """
+    if _factor.usable(a, b):
+        factors = _factor.kept(a) if reuse else None
+        if factors is None and (b.ndim == 1 or 4 * b.shape[1] <= b.shape[0]):
+            factors = _factor.factorize(a)
+        if factors is not None:
+            return factors.solve(b, transposed)
+    return _numpy_solve(a, b, transposed)
 
 
 def _columns(v, b):
@@ -317,21 +365,36 @@ def _uncolumns(v, b):
     return squeeze(v, axis=-1) if _ndim(b) == 1 else v
 
 
-def _solve_vjp_a(g, x, a, b):
-    gb = solve(_T(a), _columns(g, b))                          # B̄ = A⁻ᵀ X̄
-    return negative(matmul(gb, _T(_columns(x, b))))            # Ā = −B̄ Xᵀ
+def _solve_vjp_a(g, x, a, b, transposed=False, reuse=False):
+    gb = solve(a, _columns(g, b), transposed=not transposed, reuse=True)  # B̄ = A⁻ᵀ X̄
+    xc = _columns(x, b)
+    return negative(matmul(xc, _T(gb)) if transposed else matmul(gb, _T(xc)))  # Ā = −B̄ Xᵀ
 
 
-solve = primitive(_solve_impl, name="solve", reference=_solve_impl, shapes=[
+def _solve_vjp_b(g, x, a, b, transposed=False, reuse=False):
+    return _uncolumns(solve(a, _columns(g, b), transposed=not transposed, reuse=True), b)
+
+
+def _solve_jvp_a(t, x, a, b, transposed=False, reuse=False):   # dX = −A⁻¹ dA X
+    dx = matmul(_T(t) if transposed else t, _columns(x, b))
+    return _uncolumns(negative(solve(a, dx, transposed=transposed, reuse=True)), b)
+
+
+def _solve_jvp_b(t, x, a, b, transposed=False, reuse=False):   # dX = A⁻¹ dB
+    return _uncolumns(solve(a, _columns(t, b), transposed=transposed, reuse=True), b)
+
+
+def _numpy_solve(a, b, transposed=False, reuse=False):
+    return xp.linalg.solve(xp.swapaxes(a, -1, -2) if transposed else a, b)
+
+
+solve = primitive(_solve_impl, name="solve", reference=_numpy_solve, shapes=[
     ((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((2, 3, 3), (3,)),
     ((2, 3, 3), (3, 2)),
-], make_args=lambda rng, shapes: (_invertible(rng, shapes[0]), rng.normal(size=shapes[1])))
+], params=({}, {"transposed": True}, {"reuse": True}),
+   make_args=lambda rng, shapes: (_invertible(rng, shapes[0]), rng.normal(size=shapes[1])))
 solve.shape_error = "do not fit (a must be square, b must have as many rows)"
-rules(solve,
-      vjp=[_solve_vjp_a,
-           lambda g, x, a, b: _uncolumns(solve(_T(a), _columns(g, b)), b)],
-      jvp=[lambda t, x, a, b: _uncolumns(negative(solve(a, matmul(t, _columns(x, b)))), b),
-           lambda t, x, a, b: _uncolumns(solve(a, _columns(t, b)), b)])
+rules(solve, vjp=[_solve_vjp_a, _solve_vjp_b], jvp=[_solve_jvp_a, _solve_jvp_b])
 
 
 def _cholesky_impl(x, upper=False):

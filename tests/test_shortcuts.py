@@ -1,0 +1,166 @@
+"""Speed shortcuts give the same derivatives as the plain rules.
+
+* A Gram product ``A @ A.T`` has a one-product reverse rule, (Ḡ + Ḡᵀ) A, used
+  only when the right operand is the transpose of the left one in the graph.
+* ``logabsdet`` and ``solve`` keep SciPy's factorization for their rules;
+  without SciPy (hidden here by a fixture) NumPy does the work.
+"""
+
+import gc
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import chainrule as cr
+import chainrule.numpy as cnp
+from chainrule.ops import _factor
+from chainrule.ops import linalg as la
+
+rng = np.random.default_rng(11)
+A = rng.normal(size=(4, 3))
+
+
+def gram_loss(a):
+    return cnp.sum(cnp.sin(a @ a.T))
+
+
+def plain_loss(a):  # the same function, the transpose taken of a copy: no shortcut
+    return cnp.sum(cnp.sin(a @ cnp.transpose(a * 1.0)))
+
+
+# --- Gram products ----------------------------------------------------------------------------
+
+def test_a_gram_product_is_flagged_only_when_the_right_operand_is_the_left_ones_transpose():
+    a = cr.tensor(A, requires_grad=True)
+    assert (a @ a.T)._node.params == {"gram": True}
+    assert cnp.matmul(a, cnp.transpose(a))._node.params == {"gram": True}
+    b = cr.tensor(A.copy(), requires_grad=True)
+    assert (a @ b.T)._node.params == {}            # another tensor's transpose
+    assert (a.T @ a)._node.params == {}            # AᵀA: the left operand is the transpose
+    shared = cr.tensor(A.T, requires_grad=True)    # shares a's memory, but is its own leaf
+    assert (a @ shared)._node.params == {}
+
+
+@pytest.mark.parametrize("f", [gram_loss, lambda a: cnp.sum(cnp.matmul(a, cnp.transpose(a)) ** 2)])
+def test_gram_shortcut_matches_numerical_derivatives_to_second_order(f):
+    cr.check_grads(f, A, order=2)
+
+
+def test_gram_shortcut_gradient_and_hessian_equal_the_plain_rules():
+    assert_allclose(cr.grad(gram_loss)(A), cr.grad(plain_loss)(A), rtol=1e-12)
+    assert_allclose(cr.hessian(gram_loss)(A), cr.hessian(plain_loss)(A), rtol=1e-10, atol=1e-12)
+
+
+def test_gram_shortcut_on_the_tape_with_the_transpose_used_twice():
+    a = cr.tensor(A, requires_grad=True)
+    at = a.T
+    loss = cnp.sum(a @ at) + cnp.sum(at * 3.0)     # Aᵀ also feeds another op
+    loss.backward()
+    expected = 2 * np.ones((4, 4)) @ A + 3.0
+    assert_allclose(a.grad, expected, rtol=1e-12)
+
+
+def test_a_leaf_sharing_memory_with_the_transpose_gets_its_own_gradient():
+    a = cr.tensor(A, requires_grad=True)
+    v = cr.tensor(A.T, requires_grad=True)         # a view of the same numbers, but a leaf
+    cnp.sum(a @ v).backward()
+    assert_allclose(a.grad, np.ones((4, 4)) @ A, rtol=1e-12)
+    assert_allclose(v.grad, A.T @ np.ones((4, 4)), rtol=1e-12)
+
+
+def test_the_trace_shows_the_transposes_adjoint_and_no_engine_hint():
+    trace = cr.inspect.trace(gram_loss, A[:2, :2])
+    rows = {row["operation"]: row for row in trace.rows}
+    assert "v1 @ v2" in rows                        # the gram flag is not shown
+    g = np.cos(A[:2, :2] @ A[:2, :2].T)
+    assert_allclose(rows["transpose(v1)"]["adjoint"], A[:2, :2].T @ g, rtol=1e-12)
+
+
+# --- kept factorizations ------------------------------------------------------------------------
+
+@pytest.fixture(params=["scipy", "numpy"])
+def backend(request, monkeypatch):
+    if request.param == "scipy":
+        if not _factor.usable(np.eye(2)):
+            pytest.skip("SciPy and threadpoolctl are not installed")
+    else:
+        monkeypatch.setattr(_factor, "lapack", None)
+    return request.param
+
+
+def _spd(n, dtype=np.float64):
+    m = rng.normal(size=(n, n))
+    return (m @ m.T + n * np.eye(n)).astype(dtype)
+
+
+MATRICES = {
+    "spd": _spd(5),
+    "general": rng.normal(size=(5, 5)) + 5 * np.eye(5),
+    "symmetric indefinite": np.diag([3.0, -2.0, 1.0, -4.0, 5.0]) + 0.1,
+}
+
+
+@pytest.mark.parametrize("name", MATRICES)
+def test_logdet_inverse_and_solves_agree_with_numpy(backend, name):
+    a = MATRICES[name]
+    b, v = rng.normal(size=(5, 2)), rng.normal(size=5)
+    sign, logabs = np.linalg.slogdet(a)
+    got = cnp.linalg.slogdet(a)
+    assert_allclose([got[0], got[1]], [sign, logabs], rtol=1e-12)
+    assert_allclose(la._logabsdet_impl(a), logabs, rtol=1e-12)
+    assert_allclose(la._inv_impl(a, reuse=True), np.linalg.inv(a), rtol=1e-10, atol=1e-12)
+    for rhs in (b, v):
+        assert_allclose(la._solve_impl(a, rhs), np.linalg.solve(a, rhs), rtol=1e-10)
+        assert_allclose(la._solve_impl(a, rhs, transposed=True, reuse=True),
+                        np.linalg.solve(a.T, rhs), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", MATRICES)
+def test_log_determinant_and_solve_gradients_agree_with_the_formulas(backend, name):
+    a = MATRICES[name]
+    assert_allclose(cr.grad(lambda m: cnp.linalg.slogdet(m)[1])(a), np.linalg.inv(a).T, rtol=1e-10)
+    y = rng.normal(size=5)
+    x = np.linalg.solve(a, y)
+    g = cr.grad(lambda m: cnp.sum(cnp.linalg.solve(m, y)))(a)   # Ā = −A⁻ᵀ 1 xᵀ
+    assert_allclose(g, -np.outer(np.linalg.solve(a.T, np.ones(5)), x), rtol=1e-10)
+    cr.check_grads(lambda m: cnp.linalg.slogdet(m)[1] + cnp.sum(cnp.linalg.solve(m, y)), a, order=2)
+
+
+def test_float32_matrices_stay_float32(backend):
+    a = _spd(4, np.float32)
+    assert la._logabsdet_impl(a).dtype == np.float32
+    assert la._inv_impl(a, reuse=True).dtype == np.float32
+    assert la._solve_impl(a, np.ones(4, np.float32)).dtype == np.float32
+
+
+def test_a_singular_matrix_is_reported_as_numpy_reports_it(backend):
+    s = np.ones((3, 3))
+    assert tuple(cnp.linalg.slogdet(s)) == (0.0, -np.inf)
+    with pytest.raises(np.linalg.LinAlgError, match="Singular matrix"):
+        cnp.linalg.solve(s, np.ones(3))
+    la._logabsdet_impl(s)
+    with pytest.raises(np.linalg.LinAlgError, match="Singular matrix"):
+        la._inv_impl(s, reuse=True)
+
+
+def test_kept_factors_are_never_used_for_a_users_own_call_after_an_in_place_change(backend):
+    a = _spd(4)
+    la._logabsdet_impl(a)                    # keeps a's factors (with SciPy)
+    a[0, 0] += 10.0
+    a[1, 1] += 10.0
+    assert_allclose(cnp.linalg.inv(a), np.linalg.inv(a), rtol=1e-12)
+    assert_allclose(cnp.linalg.solve(a, np.ones(4)), np.linalg.solve(a, np.ones(4)), rtol=1e-12)
+
+
+def test_kept_factors_go_with_their_matrix_and_are_few():
+    if not _factor.usable(np.eye(2)):
+        pytest.skip("SciPy and threadpoolctl are not installed")
+    matrices = [_spd(3) for _ in range(10)]
+    for m in matrices:
+        _factor.factorize(m)
+    assert len(_factor._kept) <= _factor._KEEP
+    assert _factor.kept(matrices[-1]) is not None and _factor.kept(matrices[0]) is None
+    del matrices, m
+    gc.collect()
+    assert not _factor._kept
