@@ -169,6 +169,11 @@ _passthrough("""pi e inf nan newaxis float16 float32 float64 int32 int64 bool_ n
 
 # --- elementwise ------------------------------------------------------------------------------------
 
+_NOTHING = object()   # an argument not given
+_PLAIN = frozenset({_np.ndarray, float, int, bool, complex, _np.float64, _np.float32, _np.float16,
+                    _np.int64, _np.int32, _np.bool_, _np.complex128})
+
+
 def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str = "") -> _Callable:
     def general(*args: _Any, out: _Any = None, dtype: _Any = None) -> _Any:
         if len(args) != nin:
@@ -180,9 +185,8 @@ def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str =
     general.__name__ = general.__qualname__ = name
     slow = _facade(kind, *(() if kind == "nondifferentiable" else (prim.name,)))(general)
 
-    def fn(*args: _Any, **kwargs: _Any) -> _Any:
-        # The common call, arrays and Tensors and numbers only: straight to the primitive,
-        # which gives NumPy's own result for plain arrays (one call on the hot path).
+    def dispatch(args: tuple, kwargs: dict) -> _Any:
+        # arrays and Tensors and numbers only: straight to the primitive
         if not kwargs and len(args) == nin:
             for a in args:
                 if a.__class__ in (list, tuple):
@@ -190,6 +194,20 @@ def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str =
             else:
                 return prim(*args)
         return slow(*args, **kwargs)
+
+    # The hot path: plain arrays and numbers go to NumPy's own ufunc at once, so the facade
+    # costs one Python call on them (the arguments are positional-only, as NumPy's are).
+    target, plain = getattr(_np, name), _PLAIN
+    if nin == 1:
+        def fn(x: _Any = _NOTHING, /, *rest: _Any, **kwargs: _Any) -> _Any:
+            if x.__class__ in plain and not rest and not kwargs:
+                return target(x)
+            return dispatch(rest if x is _NOTHING else (x, *rest), kwargs)
+    else:
+        def fn(x1: _Any = _NOTHING, x2: _Any = _NOTHING, /, *rest: _Any, **kwargs: _Any) -> _Any:
+            if x1.__class__ in plain and x2.__class__ in plain and not rest and not kwargs:
+                return target(x1, x2)
+            return dispatch(tuple(a for a in (x1, x2) if a is not _NOTHING) + rest, kwargs)
 
     fn.__name__ = fn.__qualname__ = name
     what = "piecewise constant: no gradient" if kind == "nondifferentiable" else "differentiable"

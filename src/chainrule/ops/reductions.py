@@ -61,6 +61,8 @@ def _reduction(impl, name, cases=REDUCE_CASES):
 # --- sum and mean: linear ---------------------------------------------------------------------
 
 def _sum_impl(x, axis=None, keepdims=False):
+    if x.__class__ is xp.ndarray:  # the array's own method: a microsecond less than xp.sum
+        return x.sum(axis=axis, keepdims=keepdims)
     return xp.sum(x, axis=axis, keepdims=keepdims)
 
 
