@@ -14,7 +14,8 @@ import numpy as _np  # only for conversions at the edge (__array__, repr, tensor
 from chainrule.core.trace import BATCH, STATE, TAPE_TRACE, Trace, _sequence, user_frame
 
 
-_TRANSFORM_NAMES = {"reverse": "grad/vjp/jacrev", "forward": "jvp/jacfwd", "batch": "vmap"}
+_TRANSFORM_NAMES = {"reverse": "grad/vjp/jacrev", "forward": "jvp/jacfwd", "batch": "vmap",
+                    "record": "compile"}
 
 
 class Node:
@@ -98,10 +99,13 @@ class Tensor:
 
     def raw(self) -> Any:
         """The plain array under every level (no graph, no tracing)."""
-        value = self._value
-        while value.__class__ is Tensor:
-            value = value._value
-        return value
+        value, t = self._value, self
+        while True:
+            if t._trace.kind == "record":   # cr.compile: the program now depends on a value
+                t._trace.escaped(t)
+            if value.__class__ is not Tensor:
+                return value
+            value, t = value._value, value
 
     def numpy(self) -> _np.ndarray:
         """The value as a NumPy array (shares memory with a level-0 tensor)."""

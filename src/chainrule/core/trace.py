@@ -22,7 +22,7 @@ from typing import Any
 
 from chainrule.ops._primitive import MISSING, Primitive, missing_rule
 
-TAPE, REVERSE, FORWARD, BATCH = "tape", "reverse", "forward", "batch"
+TAPE, REVERSE, FORWARD, BATCH, RECORD = "tape", "reverse", "forward", "batch", "record"
 
 
 class Trace:
@@ -57,11 +57,11 @@ _last_level = 0
 _sequence = itertools.count()  # creation order of graph nodes: a topological order
 
 
-def new_trace(kind: str, size: int = 0) -> Trace:
-    """Open a level above every existing one."""
+def new_trace(kind: str, size: int = 0, factory: type = Trace) -> Trace:
+    """Open a level above every existing one (``factory``: a Trace subclass with more state)."""
     global _last_level
     _last_level += 1
-    return Trace(_last_level, kind, size)
+    return factory(_last_level, kind, size)
 
 
 def next_level() -> int:
@@ -120,6 +120,8 @@ def _bind_traced(prim: Primitive, args: tuple, params: dict) -> Any:
     kind = top._trace.kind
     if kind is BATCH:  # mapping is not differentiating: no_grad and constants don't apply
         return _batch_call(prim, args, params, top._trace)
+    if kind is RECORD:  # cr.compile writes the call down (its trace knows how: compile.py)
+        return top._trace.record(prim, args, params)
     if level < STATE.floor or not prim.differentiable:
         return _call_below(prim, args, params, level)
     if kind is REVERSE:

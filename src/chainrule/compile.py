@@ -1,0 +1,273 @@
+"""``cr.compile``: record a function's primitive calls once, replay them on new arrays.
+
+An eager call pays Python's price for every operation: finding the level that
+handles it, wrapping the result, recording the node, and in reverse mode the
+same again for every rule. For a function called many times on arrays of the
+same shapes (a training step, the gradient of a loss) that work gives the
+same answer every time. ``cr.compile(f)`` runs ``f`` once per input signature
+(the shapes and dtypes of its array arguments, the values of the others) with
+its arrays traced by a *record* level, the lowest transformation in play: every
+primitive call that reaches it, forward operations and the derivative rules'
+operations alike, is written down as (implementation, input slots, parameters,
+output slot). Later calls with that signature run the list straight on the new
+arrays: one NumPy call per operation, no graph, no levels, intermediate arrays
+freed after their last use.
+
+Like ``jax.jit``, this assumes ``f`` is a function of its arguments:
+
+* Python control flow runs once, at recording: a branch on a value (``if loss
+  > 0``), ``float(x)``, an index taken from a traced integer array, or
+  ``cr.stop_gradient`` inside ``f`` would be frozen, so recording refuses them
+  (:class:`CompileError` names the line).
+* Arrays ``f`` closes over are constants of the program.
+* ``f`` must be functional: ``cr.grad``/``cr.value_and_grad`` inside, not
+  ``loss.backward()`` and ``.grad`` (the tape is state, not a result).
+
+After recording, the program is checked once against ``f`` itself on inputs
+nudged by a relative 2⁻¹⁰ (floating-point arguments only): a value computed
+outside chainrule's primitives (NumPy called on a raw array derived from an
+argument) would come out stale, and compile says so instead of returning it.
+Inside another transformation, under ``detect_anomaly``, or with tensors that
+require grad, the compiled function simply calls ``f``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
+
+from chainrule.core.trace import RECORD, STATE, Trace, bind, new_trace, user_line
+from chainrule.core.tensor import Tensor
+from chainrule.transforms import tree_flatten, tree_unflatten
+
+__all__ = ["compile", "CompileError"]
+
+_STATIC = (int, float, bool, complex, str, bytes, type(None))
+
+
+class CompileError(RuntimeError):
+    """``f`` cannot be recorded as a fixed list of operations (the message says why)."""
+
+
+class _Recorder(Trace):
+    """The record level: writes down each primitive call that reaches it."""
+
+    __slots__ = ("steps", "values", "constant", "slot_of", "boxes", "escaped_at", "outside")
+
+    def __init__(self, level: int, kind: str, size: int = 0) -> None:
+        super().__init__(level, kind, size)
+        self.steps: list = []       # (impl, argument slots, params, result slot)
+        self.values: list = []      # per slot: the value it held while recording
+        self.constant: list = []    # per slot: is it a constant of the program?
+        self.slot_of: dict = {}     # id(tensor of this level) -> slot
+        self.boxes: list = []       # those tensors, alive while recording (ids stay unique)
+        self.escaped_at = None      # where f first read a recorded value out
+        self.outside = None         # what a lower level tracked (a tape or an outer transform)
+
+    def _new_slot(self, value: Any, constant: bool) -> int:
+        self.values.append(value)
+        self.constant.append(constant)
+        return len(self.values) - 1
+
+    def box(self, value: Any) -> Tensor:
+        """An argument: a slot filled by each call, and a tensor of this level for ``f``."""
+        slot = self._new_slot(value, False)
+        t = Tensor(value, self)
+        self.slot_of[id(t)] = slot
+        self.boxes.append(t)
+        return t
+
+    def slot(self, x: Any) -> int:
+        """The slot of an operand: its own if it is a recorded value, else a new constant."""
+        if x.__class__ is Tensor:
+            if x._level == self.level:
+                return self.slot_of[id(x)]
+            if x._level > 0 or x._node is not None or x.requires_grad:
+                self.outside = self.outside or (
+                    f"a tensor that the tape or an enclosing transformation tracks (shape "
+                    f"{x.shape}) was used{user_line()}")
+            x = x.raw()
+        return self._new_slot(x, True)
+
+    def record(self, prim: Any, args: tuple, params: dict) -> Tensor:
+        level = self.level
+        inner = [x._value if x.__class__ is Tensor and x._level == level else x for x in args]
+        slots = tuple(self.slot(x) for x in args)
+        out = bind(prim, *inner, **params)
+        if out.__class__ is Tensor:   # a level below took part: not replayable
+            self.slot(out)
+        result = self._new_slot(out, False)
+        self.steps.append((prim.impl, slots, params, result))
+        t = Tensor(out, self)
+        self.slot_of[id(t)] = result
+        self.boxes.append(t)
+        return t
+
+    def escaped(self, t: Tensor) -> None:
+        """``f`` read a recorded value out (``float``, ``bool``, an index, ``stop_gradient``)."""
+        if self.escaped_at is None:
+            self.escaped_at = user_line() or " (inside chainrule)"
+
+
+class _Program:
+    """A recorded function: operations on numbered slots, ready to run on new arrays."""
+
+    __slots__ = ("template", "inputs", "steps", "outputs", "structure")
+
+    def __init__(self, recorder: _Recorder, inputs: list[int], outputs: list[int],
+                 structure: Any) -> None:
+        self.template = [v if c else None for v, c in zip(recorder.values, recorder.constant)]
+        self.inputs, self.outputs, self.structure = inputs, outputs, structure
+        keep = set(outputs)
+        last_use: dict[int, int] = {}
+        for i, (_, args, _, _) in enumerate(recorder.steps):
+            for s in args:
+                if not recorder.constant[s]:
+                    last_use[s] = i
+        dead: list[list[int]] = [[] for _ in recorder.steps]
+        for s, i in last_use.items():
+            if s not in keep:
+                dead[i].append(s)
+        self.steps = [(impl, args, params, out, tuple(d))
+                      for (impl, args, params, out), d in zip(recorder.steps, dead)]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def run(self, leaves: list) -> Any:
+        slots = self.template.copy()
+        for s, value in zip(self.inputs, leaves):
+            slots[s] = value
+        for impl, args, params, out, dead in self.steps:
+            slots[out] = impl(*[slots[i] for i in args], **params)
+            for s in dead:
+                slots[s] = None
+        return tree_unflatten(self.structure, [_plain(slots[s]) for s in self.outputs])
+
+
+def _plain(x: Any) -> Any:
+    return np.asarray(x) if isinstance(x, np.generic) else x
+
+
+class Compiled:
+    """``f`` with a recorded program per input signature (``cr.compile(f)``)."""
+
+    def __init__(self, f: Callable, check: bool = True, max_programs: int = 16) -> None:
+        functools.update_wrapper(self, f)
+        self.f, self.check, self.max_programs = f, check, max_programs
+        self.programs: OrderedDict = OrderedDict()
+        self.stats = {"recorded": 0, "replayed": 0, "eager": 0}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        leaves, structure = tree_flatten((args, kwargs))
+        key = _signature(leaves, structure)
+        if key is None or STATE.anomaly:   # traced or tracked inputs, or checking every op
+            self.stats["eager"] += 1
+            return self.f(*args, **kwargs)
+        arrays = [_raw(x) for x in leaves if _is_array(x)]
+        program = self.programs.get(key)
+        if program is not None:
+            self.programs.move_to_end(key)
+            self.stats["replayed"] += 1
+            return program.run(arrays)
+        result, program = self._record(leaves, structure)
+        if self.check:
+            self._check(program, leaves, structure)
+        self.programs[key] = program
+        if len(self.programs) > self.max_programs:
+            self.programs.popitem(last=False)
+        self.stats["recorded"] += 1
+        return result
+
+    def _record(self, leaves: list, structure: Any) -> tuple[Any, _Program]:
+        recorder = new_trace(RECORD, factory=_Recorder)
+        boxed = [recorder.box(_raw(x)) if _is_array(x) else x for x in leaves]
+        args, kwargs = tree_unflatten(structure, boxed)
+        out = self.f(*args, **kwargs)
+        out_leaves, out_structure = tree_flatten(out)
+        outputs = [recorder.slot(x) for x in out_leaves]
+        name = getattr(self.f, "__name__", "f")
+        if recorder.escaped_at is not None:
+            raise CompileError(
+                f"cr.compile({name}): the function reads a value while it is recorded "
+                f"(float(), bool(), an if on an array, an index from an array argument, "
+                f"cr.stop_gradient){recorder.escaped_at}; the recording would freeze it. "
+                f"Keep such logic outside the compiled function, or call it uncompiled")
+        if recorder.outside is not None:
+            raise CompileError(f"cr.compile({name}): {recorder.outside}; pass it as an "
+                               f"argument (and differentiate inside with cr.grad)")
+        inputs = [recorder.slot_of[id(b)] for b in boxed if b.__class__ is Tensor
+                  and b._trace is recorder]
+        program = _Program(recorder, inputs, outputs, out_structure)
+        values = [_plain(recorder.values[s]) for s in outputs]
+        return tree_unflatten(out_structure, values), program
+
+    def _check(self, program: _Program, leaves: list, structure: Any) -> None:
+        """Run ``f`` and the program on nudged inputs: the same numbers, or an error."""
+        rng = np.random.default_rng(0)
+        nudged = [_nudge(_raw(x), rng) if _is_array(x) else x for x in leaves]
+        args, kwargs = tree_unflatten(structure, nudged)
+        expected, _ = tree_flatten(self.f(*args, **kwargs))
+        got, _ = tree_flatten(program.run([x for x in nudged if _is_array(x)]))
+        for e, g in zip(expected, got):
+            e, g = np.asarray(_raw(e)), np.asarray(g)
+            if e.shape != g.shape or not np.allclose(e, g, rtol=1e-9, atol=0, equal_nan=True):
+                name = getattr(self.f, "__name__", "f")
+                raise CompileError(
+                    f"cr.compile({name}): the recorded program does not reproduce the "
+                    f"function on other inputs: it computes some value outside chainrule's "
+                    f"operations (NumPy on an array derived from an argument, a cached "
+                    f"result) that the recording froze; use chainrule.numpy for it, or call "
+                    f"the function uncompiled")
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, Tensor))
+
+
+def _raw(x: Any) -> Any:
+    return x._value if isinstance(x, Tensor) else x
+
+
+def _signature(leaves: list, structure: Any) -> Any:
+    """What a program depends on: array shapes and dtypes, the other arguments' values."""
+    parts = []
+    for x in leaves:
+        if isinstance(x, Tensor):
+            if x._level > 0 or x._node is not None or x.requires_grad:
+                return None
+            x = x._value
+        if isinstance(x, (np.ndarray, np.generic)):
+            parts.append((x.shape, x.dtype.str))
+        elif isinstance(x, _STATIC):
+            parts.append((type(x), x))
+        else:
+            raise TypeError(f"cr.compile: arguments must be arrays, numbers, strings or trees "
+                            f"of them, not {type(x).__name__}")
+    return repr(structure), tuple(parts)   # (the tree's description holds lists: repr it)
+
+
+def _nudge(x: Any, rng: np.random.Generator) -> Any:
+    x = np.asarray(x)
+    if x.dtype.kind not in "fc":
+        return x
+    return (x * (1 + 2.0 ** -10 * rng.uniform(-1, 1, size=x.shape))).astype(x.dtype)
+
+
+def compile(f: Callable | None = None, *, check: bool = True, max_programs: int = 16) -> Any:
+    """``f`` recorded once per input signature and replayed after (see the module's text).
+
+    >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
+    >>> grad = cr.compile(cr.grad(lambda x: cnp.sum(cnp.tanh(x) ** 2)))
+    >>> x = np.array([0.5, -1.0])
+    >>> np.allclose(grad(x), cr.grad(lambda x: cnp.sum(cnp.tanh(x) ** 2))(x))
+    True
+    >>> np.allclose(grad(x + 1), 2 * np.tanh(x + 1) * (1 - np.tanh(x + 1) ** 2))  # replayed
+    True
+    """
+    if f is None:
+        return lambda fn: Compiled(fn, check, max_programs)
+    return Compiled(f, check, max_programs)
