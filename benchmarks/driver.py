@@ -27,7 +27,8 @@ from benchmarks.workloads import QUICK_BATCHES, WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-FRAMEWORK_ORDER = ("numpy", "chainrule", "chainrule-nn", "torch", "jax", "jax-jit", "autograd")
+FRAMEWORK_ORDER = ("numpy", "chainrule", "chainrule-nn", "chainrule-compile", "torch", "torch-compile",
+                   "jax", "jax-jit", "autograd")
 UNSET_PASS_WORKLOADS = ("W1", "W1b")      # the workloads --full repeats with the vars unset
 AS_SET, UNSET = "as set", "OpenBLAS vars unset"
 BUSY = 0.25     # cores kept busy by other processes above which a figure is suspect

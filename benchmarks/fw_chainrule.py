@@ -1,6 +1,12 @@
 """chainrule, written with the engine directly: leaf tensors, operators, ``backward()``
 (imperative, for the training loops) and ``cr.grad``/``cr.hessian``/``cr.jacfwd``/
-``cr.jacrev`` (functional, for the derivatives of functions)."""
+``cr.jacrev`` (functional, for the derivatives of functions).
+
+As "chainrule-compile" (``configure(compile=True)``) every workload is written
+functionally and run through ``cr.compile``: the training step is
+``cr.compile(cr.value_and_grad(loss))`` with the SGD update in NumPy, the
+derivatives are ``cr.compile(cr.grad(...))`` and so on (the recording happens in
+the warm-up)."""
 
 from __future__ import annotations
 
@@ -18,8 +24,24 @@ except ImportError:     # an engine without the fused loss: log_softmax and a ga
     softmax_cross_entropy = None
 
 
+COMPILE = False
+
+
+def configure(compile: bool = False) -> None:
+    global COMPILE
+    COMPILE = compile
+
+
+def applies(workload: str) -> bool:
+    return not (COMPILE and workload in ("fastpath", "Limit"))
+
+
 def version() -> str:
-    return cr.__version__
+    return cr.__version__ + (" (cr.compile)" if COMPILE else "")
+
+
+def _compiled(f):
+    return cr.compile(f) if COMPILE else f
 
 
 # --- W1: MLP training ------------------------------------------------------------------------
@@ -64,13 +86,60 @@ class MLPTrainer:
         pass
 
 
-def mlp_trainer(params: list[np.ndarray], activation: str, lr: float) -> MLPTrainer:
+class CompiledMLPTrainer:
+    """The same network as a function of its parameters: one compiled value-and-gradient."""
+
+    def __init__(self, params: list[np.ndarray], activation: str, lr: float) -> None:
+        self.params = [p.copy() for p in params]
+        self.activation = cr.relu if activation == "relu" else cr.sigmoid
+        self.lr = np.float32(lr)
+        self.one_hot = np.eye(params[-1].shape[0], dtype=params[-1].dtype)
+        self.value_and_grad = cr.compile(cr.value_and_grad(self._loss))
+
+    def _forward(self, params: list, x) -> object:
+        h = x
+        layers = list(zip(params[0::2], params[1::2]))
+        for i, (w, b) in enumerate(layers):
+            h = h @ w + b
+            if i < len(layers) - 1:
+                h = self.activation(h)
+        return h
+
+    def _loss(self, params: list, x, onehot):
+        return softmax_cross_entropy(self._forward(params, x), onehot)
+
+    def step(self, x: np.ndarray, y: np.ndarray):
+        loss, grads = self.value_and_grad(self.params, x, self.one_hot[y])
+        for p, g in zip(self.params, grads):
+            p -= self.lr * g
+        return loss
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._forward(self.params, x))
+
+    def sync(self) -> None:
+        pass
+
+
+def mlp_trainer(params: list[np.ndarray], activation: str, lr: float):
+    if COMPILE:
+        if softmax_cross_entropy is None:
+            raise Skip("cr.compile needs the fused softmax cross-entropy")
+        return CompiledMLPTrainer(params, activation, lr)
     return MLPTrainer(params, activation, lr)
 
 
 # --- W2 ------------------------------------------------------------------------------------
 
 def chain_grad(x: np.ndarray, cycles: int, scale: float):
+    if COMPILE:
+        def chain(v):
+            for _ in range(cycles):
+                v = v + cnp.tanh(cnp.sin(v) * scale)
+            return cnp.sum(v)
+        compiled = cr.compile(cr.grad(chain))
+        return lambda: compiled(x)
+
     def gradient() -> np.ndarray:
         leaf = v = cr.tensor(x, requires_grad=True)
         for _ in range(cycles):
@@ -83,6 +152,15 @@ def chain_grad(x: np.ndarray, cycles: int, scale: float):
 # --- W3 ------------------------------------------------------------------------------------
 
 def small_mlp_grad(params: list[np.ndarray], x: np.ndarray, y: np.ndarray):
+    if COMPILE:
+        def loss(ps):
+            w1, b1, w2, b2, w3, b3 = ps
+            h = cnp.tanh(x @ w1 + b1)
+            h = cnp.tanh(h @ w2 + b2)
+            return cnp.mean((h @ w3 + b3 - y) ** 2)
+        compiled = cr.compile(cr.grad(loss))
+        return lambda: compiled(list(params))
+
     leaves = [cr.tensor(p, requires_grad=True) for p in params]
     w1, b1, w2, b2, w3, b3 = leaves
 
@@ -106,7 +184,8 @@ def jacobians(w: np.ndarray, x: np.ndarray) -> dict:
     def g(v):
         return cnp.tanh(cnp.matmul(w, v))
 
-    hessian, jacfwd, jacrev = cr.hessian(f), cr.jacfwd(g), cr.jacrev(g)
+    hessian, jacfwd, jacrev = (_compiled(cr.hessian(f)), _compiled(cr.jacfwd(g)),
+                               _compiled(cr.jacrev(g)))
     return {"hessian": lambda: hessian(x), "jacfwd": lambda: jacfwd(x),
             "jacrev": lambda: jacrev(x)}
 
@@ -130,7 +209,7 @@ def matrix_losses(a: np.ndarray, b: np.ndarray, gamma: float, alpha: float, beta
     def trace_loss(a_, b_):
         return -0.5 * cnp.trace(cnp.linalg.solve(kernel(a_), cnp.matmul(b_, cnp.transpose(b_))))
 
-    logdet_grad, trace_grad = cr.grad(logdet_loss), cr.grad(trace_loss)
+    logdet_grad, trace_grad = _compiled(cr.grad(logdet_loss)), _compiled(cr.grad(trace_loss))
     return {"logdet": lambda: logdet_grad(a), "trace": lambda: trace_grad(a, b)}
 
 

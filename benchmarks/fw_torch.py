@@ -1,5 +1,10 @@
 """PyTorch, eager, on the CPU, written as a PyTorch user would: ``nn.Sequential``,
-``F.cross_entropy``, ``torch.optim.SGD``; ``torch.func`` for Jacobians and Hessians."""
+``F.cross_entropy``, ``torch.optim.SGD``; ``torch.func`` for Jacobians and Hessians.
+
+As "torch-compile" (``configure(compile=True)``): W1, W1b, W1s with the model
+under ``torch.compile`` (forward and backward compiled; the optimizer eager, as
+the PyTorch tutorials do it) and W2 as ``torch.compile(torch.func.grad(...))``;
+compiled in the warm-up (Inductor needs a C++ compiler)."""
 
 from __future__ import annotations
 
@@ -11,8 +16,21 @@ from torch import nn
 NOTES: list[str] = []
 
 
+COMPILE = False
+
+
+def configure(compile: bool = False) -> None:
+    global COMPILE
+    COMPILE = compile
+
+
+def applies(workload: str) -> bool:
+    return not COMPILE or workload in ("W1", "W1b", "W1s", "W2")
+
+
 def version() -> str:
-    return f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    mode = ", torch.compile" if COMPILE else ""
+    return f"{torch.__version__} ({torch.get_num_threads()} threads{mode})"
 
 
 # --- W1 ----------------------------------------------------------------------------------------
@@ -31,6 +49,8 @@ class MLPTrainer:
                 layers.append(nn.ReLU() if activation == "relu" else nn.Sigmoid())
         self.model = nn.Sequential(*layers)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr)
+        if COMPILE:
+            self.model = torch.compile(self.model)
 
     def step(self, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
@@ -54,6 +74,15 @@ def mlp_trainer(params: list[np.ndarray], activation: str, lr: float) -> MLPTrai
 # --- W2 ------------------------------------------------------------------------------------------
 
 def chain_grad(x: np.ndarray, cycles: int, scale: float):
+    if COMPILE:
+        def chain(v):
+            for _ in range(cycles):
+                v = v + torch.tanh(torch.sin(v) * scale)
+            return v.sum()
+        compiled = torch.compile(torch.func.grad(chain))
+        tx = torch.from_numpy(x)
+        return lambda: compiled(tx).numpy()
+
     def gradient() -> np.ndarray:
         leaf = v = torch.tensor(x, requires_grad=True)
         for _ in range(cycles):

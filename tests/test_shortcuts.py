@@ -164,3 +164,9 @@ def test_kept_factors_go_with_their_matrix_and_are_few():
     del matrices, m
     gc.collect()
     assert not _factor._kept
+
+
+@pytest.mark.parametrize("n", [1, 5, 64, 65, 130])
+def test_mirroring_the_lower_triangle_block_by_block(n):
+    c = np.asfortranarray(rng.normal(size=(n, n)))
+    assert_allclose(_factor._mirror_lower(c.copy()), np.tril(c) + np.tril(c, -1).T, rtol=0)
