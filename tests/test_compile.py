@@ -145,6 +145,6 @@ def test_intermediate_arrays_are_released_after_their_last_use():
     f = cr.compile(cr.grad(chain))
     f(X)
     program = next(iter(f.programs.values()))
-    released = sum(len(step[-1]) for step in program.steps)
+    released = sum(len(step[-1]) for step in program.steps)   # each step's slots to free
     assert released >= len(program) // 2
     assert sum(v is not None for v in program.template) < len(program)   # only constants kept

@@ -131,7 +131,10 @@ class _Program:
         for s, i in last_use.items():
             if s not in keep:
                 dead[i].append(s)
-        self.steps = [(impl, args, params, out, tuple(d))
+        # one- and two-operand steps without parameters are nearly all of them: spelled
+        # out in ``run`` they skip building an argument list (a third of the time)
+        self.steps = [(impl, len(args), args[0] if args else None,
+                       args[1] if len(args) > 1 else None, args, params or None, out, tuple(d))
                       for (impl, args, params, out), d in zip(recorder.steps, dead)]
 
     def __len__(self) -> int:
@@ -141,10 +144,18 @@ class _Program:
         slots = self.template.copy()
         for s, value in zip(self.inputs, leaves):
             slots[s] = value
-        for impl, args, params, out, dead in self.steps:
-            slots[out] = impl(*[slots[i] for i in args], **params)
-            for s in dead:
-                slots[s] = None
+        for impl, n, a, b, args, params, out, dead in self.steps:
+            if params is not None:
+                slots[out] = impl(*[slots[i] for i in args], **params)
+            elif n == 2:
+                slots[out] = impl(slots[a], slots[b])
+            elif n == 1:
+                slots[out] = impl(slots[a])
+            else:
+                slots[out] = impl(*[slots[i] for i in args])
+            if dead:
+                for s in dead:
+                    slots[s] = None
         return tree_unflatten(self.structure, [_plain(slots[s]) for s in self.outputs])
 
 
