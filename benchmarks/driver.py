@@ -226,5 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(r["framework"] == "chainrule" for r in results["runs"]):
         print("\nchainrule against issue 6's targets:")
         print(report.format_targets(results))
+    compiled = report.format_compiled(results)
+    if compiled:
+        print("\ncr.compile against jax.jit and torch.compile:")
+        print(compiled)
     print(f"\nresults: {out}")
     return 0

@@ -175,6 +175,30 @@ def format_readme(results: dict, cases: tuple = README_CASES) -> str:
     return "\n".join(lines)
 
 
+COMPILED = ("chainrule", "chainrule-compile", "jax-jit", "torch-compile")
+
+
+def format_compiled(results: dict) -> str:
+    """Recorded or compiled programs: ``cr.compile`` against ``jax.jit`` and ``torch.compile``."""
+    rows = [r for r in summarize(results) if r["pass"] == DEFAULT_PASS]
+    cases = list(dict.fromkeys(r["case"] for r in rows if r["framework"] == "chainrule-compile"))
+    if not cases:
+        return ""
+    lines = ["| workload | unit | " + " | ".join(COMPILED) + " | compile ÷ eager "
+             "| compile ÷ jax-jit | compile ÷ torch-compile |", "|---|---|" + "---|" * 7]
+    for case in cases:
+        found = {r["framework"]: r for r in rows if r["case"] == case}
+        ours = found["chainrule-compile"]["median"]
+
+        def ratio(name: str) -> str:
+            return _display(ours / found[name]["median"], 2) if name in found else "–"
+
+        cells = [_display(found[n]["median"]) if n in found else "–" for n in COMPILED]
+        lines.append(f"| {case} | {found['chainrule-compile']['unit']} | " + " | ".join(cells)
+                     + f" | {ratio('chainrule')} | {ratio('jax-jit')} | {ratio('torch-compile')} |")
+    return "\n".join(lines)
+
+
 # issue 6's targets: (case, what is compared, limit, strict); "fastpath*" means every fast-path case
 TARGETS = [
     ("W1", "vs_numpy", 1.10, False), ("W1", "vs_torch", 1.0, True),
@@ -238,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     style.add_argument("--markdown", action="store_true", help="the full table in Markdown")
     style.add_argument("--readme", action="store_true", help="the README's short table")
     style.add_argument("--targets", action="store_true", help="issue 6's targets, met or not")
+    style.add_argument("--compiled", action="store_true",
+                       help="cr.compile against jax.jit and torch.compile")
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text())
     if args.markdown:
@@ -246,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         print(format_readme(results))
     elif args.targets:
         print(format_targets(results, markdown=True))
+    elif args.compiled:
+        print(format_compiled(results))
     else:
         print(format_text(results))
     return 0
