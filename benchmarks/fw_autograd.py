@@ -136,4 +136,6 @@ def fastpath(arrays: dict) -> dict:
         "tanh": ("anp.tanh(x)", namespace),
         "matmul 16x16": ("anp.matmul(m, m)", namespace),
         "sum": ("anp.sum(x)", namespace),
+        "mul 1024": ("anp.multiply(xk, yk)", namespace),
+        "tanh 1024": ("anp.tanh(xk)", namespace),
     }

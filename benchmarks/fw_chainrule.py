@@ -223,5 +223,7 @@ def fastpath(arrays: dict) -> dict:
         "tanh": ("cnp.tanh(tx)", namespace),
         "matmul 16x16": ("tm @ tm", namespace),
         "sum": ("tx.sum()", namespace),
+        "mul 1024": ("txk * tyk", namespace),
+        "tanh 1024": ("cnp.tanh(txk)", namespace),
         "facade mul (ndarrays)": ("cnp.multiply(x, y)", namespace),
     }

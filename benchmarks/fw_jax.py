@@ -148,4 +148,6 @@ def fastpath(arrays: dict) -> dict:
         "tanh": ("jnp.tanh(jx).block_until_ready()", namespace),
         "matmul 16x16": ("(jm @ jm).block_until_ready()", namespace),
         "sum": ("jx.sum().block_until_ready()", namespace),
+        "mul 1024": ("(jxk * jyk).block_until_ready()", namespace),
+        "tanh 1024": ("jnp.tanh(jxk).block_until_ready()", namespace),
     }

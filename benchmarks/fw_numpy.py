@@ -156,5 +156,7 @@ def fastpath(arrays: dict) -> dict:
         "tanh": ("np.tanh(x)", namespace),
         "matmul 16x16": ("m @ m", namespace),
         "sum": ("x.sum()", namespace),
+        "mul 1024": ("xk * yk", namespace),
+        "tanh 1024": ("np.tanh(xk)", namespace),
         "facade mul (ndarrays)": ("np.multiply(x, y)", namespace),
     }

@@ -164,4 +164,6 @@ def fastpath(arrays: dict) -> dict:
         "tanh": ("torch.tanh(tx)", namespace),
         "matmul 16x16": ("tm @ tm", namespace),
         "sum": ("tx.sum()", namespace),
+        "mul 1024": ("txk * tyk", namespace),
+        "tanh 1024": ("torch.tanh(txk)", namespace),
     }

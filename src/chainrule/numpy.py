@@ -51,6 +51,7 @@ from typing import Any as _Any, Callable as _Callable, NamedTuple as _NamedTuple
 import numpy as _np
 
 from chainrule.core.tensor import Tensor as _Tensor
+from chainrule.core.trace import STATE as _STATE
 from chainrule.ops import compare as _cmp
 from chainrule.ops import creation as _creation
 from chainrule.ops import cumulative as _cum
@@ -196,12 +197,19 @@ def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str =
         return slow(*args, **kwargs)
 
     # The hot path: plain arrays and numbers go to NumPy's own ufunc at once, so the facade
-    # costs one Python call on them (the arguments are positional-only, as NumPy's are).
-    target, plain = getattr(_np, name), _PLAIN
+    # costs one Python call on them (the arguments are positional-only, as NumPy's are);
+    # a tensor nothing tracks (no transformation, no gradient) goes to the implementation.
+    target, plain, impl = getattr(_np, name), _PLAIN, prim.impl
     if nin == 1:
         def fn(x: _Any = _NOTHING, /, *rest: _Any, **kwargs: _Any) -> _Any:
-            if x.__class__ in plain and not rest and not kwargs:
-                return target(x)
+            if not rest and not kwargs:
+                if x.__class__ in plain:
+                    return target(x)
+                if x.__class__ is _Tensor and not (x._level or x.requires_grad or _STATE.anomaly):
+                    try:
+                        return _Tensor(impl(x._value))
+                    except (ValueError, TypeError):
+                        pass   # the general path names the operation and the shape
             return dispatch(rest if x is _NOTHING else (x, *rest), kwargs)
     else:
         def fn(x1: _Any = _NOTHING, x2: _Any = _NOTHING, /, *rest: _Any, **kwargs: _Any) -> _Any:

@@ -192,27 +192,9 @@ class Tensor:
         return self
 
     # --- operators ------------------------------------------------------------------------
-    def __add__(self, other): return elementwise.add(self, other)
-    def __radd__(self, other): return elementwise.add(other, self)
-    def __sub__(self, other): return elementwise.subtract(self, other)
-    def __rsub__(self, other): return elementwise.subtract(other, self)
-    def __mul__(self, other): return elementwise.multiply(self, other)
-    def __rmul__(self, other): return elementwise.multiply(other, self)
-    def __truediv__(self, other): return elementwise.divide(self, other)
-    def __rtruediv__(self, other): return elementwise.divide(other, self)
-    def __pow__(self, other): return elementwise.power(self, other)
-    def __rpow__(self, other): return elementwise.power(other, self)
-    def __matmul__(self, other): return linalg.product(self, other)
-    def __rmatmul__(self, other): return linalg.matmul(other, self)
-    def __neg__(self): return elementwise.negative(self)
+    # The arithmetic and comparison operators (__add__, __rmul__, __neg__, __lt__, ...) are
+    # installed at the end of this module, once the ops are imported: see _OPERATORS.
     def __pos__(self): return self
-    def __abs__(self): return elementwise.abs(self)
-    def __lt__(self, other): return compare.less(self, other)
-    def __le__(self, other): return compare.less_equal(self, other)
-    def __gt__(self, other): return compare.greater(self, other)
-    def __ge__(self, other): return compare.greater_equal(self, other)
-    def __eq__(self, other): return compare.equal(self, other)  # type: ignore[override]
-    def __ne__(self, other): return compare.not_equal(self, other)  # type: ignore[override]
 
     def __getitem__(self, index: Any) -> Tensor:
         return indexing.getitem(self, index=_raw_index(index))
@@ -273,11 +255,7 @@ class Tensor:
     def __itruediv__(self, other): return self._augmented(other, "/=", _np.divide, elementwise.divide)
 
     # --- methods mirroring the facade ---------------------------------------------------
-    def sum(self, axis=None, keepdims=False): return reductions.sum(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return reductions.mean(self, axis=axis, keepdims=keepdims)
-    def prod(self, axis=None, keepdims=False): return reductions.prod(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return reductions.max(self, axis=axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return reductions.min(self, axis=axis, keepdims=keepdims)
+    # sum, mean, prod, max, min: installed at the end of this module (_REDUCTIONS)
     def var(self, axis=None, ddof=0, keepdims=False):
         return reductions.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
     def std(self, axis=None, ddof=0, keepdims=False):
@@ -390,3 +368,74 @@ from chainrule.ops import (  # noqa: E402  (the ops import nothing from here)
     compare, cumulative, elementwise, indexing, linalg, nnops, reductions,
 )
 from chainrule.ops import shape as shapes  # noqa: E402
+
+
+# --- operators and reductions, each with the fast path ---------------------------------------
+#
+# When nothing tracks the operands (no transformation, no gradient required, no anomaly
+# check), an operator is the NumPy call and one wrapper: the general dispatch (``bind``)
+# would give the same result after a few loops over the arguments. Errors go to the
+# general path, which names the operation and the shapes.
+
+_UNTRACKED = object()   # an operand some transformation or the tape tracks
+
+
+def _operator(prim: Any, reflected: bool = False, general: Any = None) -> Any:
+    impl, general = prim.impl, general or prim
+
+    def op(self: Tensor, other: Any) -> Any:
+        if not (self._level or self.requires_grad or STATE.anomaly):
+            value = other
+            if other.__class__ is Tensor:
+                value = _UNTRACKED if other._level or other.requires_grad else other._value
+            if value is not _UNTRACKED:
+                try:
+                    return Tensor(impl(value, self._value) if reflected else impl(self._value, value))
+                except (ValueError, TypeError, IndexError):
+                    pass
+        return general(other, self) if reflected else general(self, other)
+
+    return op
+
+
+def _unary(prim: Any) -> Any:
+    impl = prim.impl
+
+    def op(self: Tensor) -> Any:
+        if not (self._level or self.requires_grad or STATE.anomaly):
+            return Tensor(impl(self._value))
+        return prim(self)
+
+    return op
+
+
+def _reduction(prim: Any) -> Any:
+    impl = prim.impl
+
+    def method(self: Tensor, axis: Any = None, keepdims: bool = False) -> Any:
+        if not (self._level or self.requires_grad or STATE.anomaly):
+            try:
+                return Tensor(impl(self._value, axis=axis, keepdims=keepdims))
+            except (ValueError, TypeError, IndexError):
+                pass
+        return prim(self, axis=axis, keepdims=keepdims)
+
+    method.__name__ = prim.name
+    return method
+
+
+_OPERATORS = {
+    "add": elementwise.add, "sub": elementwise.subtract, "mul": elementwise.multiply,
+    "truediv": elementwise.divide, "pow": elementwise.power,
+}
+for _name, _prim in _OPERATORS.items():
+    setattr(Tensor, f"__{_name}__", _operator(_prim))
+    setattr(Tensor, f"__r{_name}__", _operator(_prim, reflected=True))
+Tensor.__matmul__ = _operator(linalg.matmul, general=linalg.product)   # (Gram products)
+Tensor.__rmatmul__ = _operator(linalg.matmul, reflected=True)
+for _name, _prim in {"lt": compare.less, "le": compare.less_equal, "gt": compare.greater,
+                     "ge": compare.greater_equal, "eq": compare.equal, "ne": compare.not_equal}.items():
+    setattr(Tensor, f"__{_name}__", _operator(_prim))
+Tensor.__neg__, Tensor.__abs__ = _unary(elementwise.negative), _unary(elementwise.abs)
+for _prim in (reductions.sum, reductions.mean, reductions.prod, reductions.max, reductions.min):
+    setattr(Tensor, _prim.name, _reduction(_prim))
