@@ -19,7 +19,7 @@ from chainrule.transforms import (  # noqa: F401
     value_and_grad, vjp,
 )
 from chainrule.check import GradientCheckError, check_grads, numerical_grad  # noqa: F401
-from chainrule.compile import CompileError, compile  # noqa: F401
+from chainrule.compiler import CompileError, compile  # noqa: F401
 from chainrule import numpy  # noqa: F401,E402
 
 __version__ = "0.1.0"
