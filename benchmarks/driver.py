@@ -32,6 +32,7 @@ FRAMEWORK_ORDER = ("numpy", "chainrule", "chainrule-nn", "chainrule-compile", "t
 UNSET_PASS_WORKLOADS = ("W1", "W1b")      # the workloads --full repeats with the vars unset
 AS_SET, UNSET = "as set", "OpenBLAS vars unset"
 BUSY = 0.25     # cores kept busy by other processes above which a figure is suspect
+SLOWED = 1.3    # a worker's speed probe this much slower than the run's quickest: a slowed host
 
 
 def _names(text: str | None, known: list[str], what: str) -> list[str]:
@@ -66,7 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "leave the CPU idle (< 0.25 cores busy)")
     parser.add_argument("--retry-busy", type=int, default=0, metavar="N",
                         help="run a worker again (up to N times) when other processes kept more "
-                             "than 0.25 cores busy during it; the quietest run is kept")
+                             "than 0.25 cores busy during it, or its speed probes ran 1.3x slower "
+                             "than the run's quickest (a slowed shared host); the quietest run "
+                             "is kept")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="per worker (default 1800, 120 with --quick)")
     parser.add_argument("--out", type=Path, metavar="FILE",
@@ -110,6 +113,29 @@ def run_worker(workload: str, framework: str, env: dict, args: argparse.Namespac
         return {**failed, "notes": [f"worker exited with {done.returncode} and no result: "
                                     + " | ".join(tail)]}
     return json.loads(lines[-1][len(MARKER):])
+
+
+def _note_probe(record: dict, quickest: float) -> float:
+    return min([quickest, *record.get("probe_ms", [])])
+
+
+def _slowdown(record: dict, quickest: float) -> float:
+    """How much slower than the quickest probe the machine ran around this worker."""
+    probes = record.get("probe_ms") or [quickest]
+    return max(probes) / quickest
+
+
+def _disturbance(record: dict, quickest: float) -> float:
+    return max((record.get("other_load") or 0) / BUSY, _slowdown(record, quickest) / SLOWED)
+
+
+def _disturbed(record: dict, quickest: float) -> str:
+    """Why this worker's figures are suspect ("" if they are not)."""
+    if (record.get("other_load") or 0) > BUSY:
+        return f"busy ({record['other_load']} cores)"
+    if _slowdown(record, quickest) > SLOWED:
+        return f"slowed ({_slowdown(record, quickest):.1f}x)"
+    return ""
 
 
 def wait_for_idle(limit: float) -> float:
@@ -188,21 +214,24 @@ def main(argv: list[str] | None = None) -> int:
         results["notes"].append("--full: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are not set here, "
                                 "so the pass with them unset would repeat the first; not run")
     started = time.perf_counter()
+    quickest = min(machine.speed_probe() for _ in range(3))   # the machine's own speed, at rest
     for i, (workload, framework, env_pass) in enumerate(runs, 1):
         waited = wait_for_idle(args.wait_idle) if args.wait_idle else 0.0
         label = f"[{i}/{len(runs)}] {workload} {framework}" + (
             "" if env_pass == AS_SET else f" ({env_pass})")
         print(label + " ...", end=" ", file=sys.stderr, flush=True)
         record = run_worker(workload, framework, worker_env(env_pass == UNSET), args)
+        quickest = _note_probe(record, quickest)
         for _ in range(args.retry_busy):
-            if record["status"] != "ok" or (record.get("other_load") or 0) <= BUSY:
+            if record["status"] != "ok" or not _disturbed(record, quickest):
                 break
-            print(f"busy ({record['other_load']} cores), again ...", end=" ", file=sys.stderr,
-                  flush=True)
+            print(f"{_disturbed(record, quickest)}, again ...", end=" ", file=sys.stderr, flush=True)
             waited += wait_for_idle(args.wait_idle) if args.wait_idle else 0.0
             again = run_worker(workload, framework, worker_env(env_pass == UNSET), args)
-            if again["status"] == "ok" and again.get("other_load", 0) < record["other_load"]:
+            quickest = _note_probe(again, quickest)
+            if again["status"] == "ok" and _disturbance(again, quickest) < _disturbance(record, quickest):
                 record = again
+        record["slowdown"] = round(_slowdown(record, quickest), 2)
         record["env_pass"] = env_pass
         if waited:
             record["waited_for_idle_s"] = waited
@@ -217,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['workload']} {r['framework']}"
                 + ("" if r["env_pass"] == AS_SET else f" [{r['env_pass']}]")
                 + f" ({r['other_load']} cores)" for r in busy)
+            + ": those figures are pessimistic")
+    slowed = [r for r in results["runs"] if (r.get("slowdown") or 1) > SLOWED]
+    if slowed:
+        results["notes"].append(
+            "the machine ran slower than at its quickest (speed probe) around " + ", ".join(
+                f"{r['workload']} {r['framework']} ({r['slowdown']}x)" for r in slowed)
             + ": those figures are pessimistic")
     out = args.out or default_out(args.quick)
     write_atomically(out, json.dumps(results, indent=1) + "\n")

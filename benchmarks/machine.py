@@ -115,3 +115,26 @@ def other_load(seconds: float = 1.0) -> float | None:
         return None
     time.sleep(seconds)
     return (cpu_busy_seconds() - before) / seconds
+
+
+def speed_probe() -> float:
+    """Milliseconds for a fixed bit of work (float32 matmuls and Python bytecode), the
+    quickest of seven after a warm-up.
+
+    On a shared host another tenant can slow this machine down while no process of its own
+    is busy; a worker whose probes run slower than the quickest probe of the run was
+    measured on a slowed machine (the driver runs it again with ``--retry-busy``).
+    """
+    a = np.ones((192, 192), dtype=np.float32)
+    for _ in range(4):   # BLAS threads started, pages touched
+        a @ a
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(4):
+            a @ a
+        total = 0
+        for i in range(20000):
+            total += i
+        times.append(time.perf_counter() - start)
+    return round(min(times) * 1e3, 3)

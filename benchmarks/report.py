@@ -55,6 +55,7 @@ def summarize(results: dict) -> list[dict]:
                 "unit": case["unit"], "framework": record["framework"],
                 "median": statistics.median(times), "min": min(times), "max": max(times),
                 "peak_rss_mib": record.get("peak_rss_mib"), "other_load": record.get("other_load"),
+                "slowdown": record.get("slowdown"),
                 "checks": case.get("checks", {}), "tolerances": case.get("tolerances", {}),
                 "extra": case.get("extra", {}),
             })
@@ -99,6 +100,8 @@ def _result_cell(row: dict) -> str:
         parts.append(row["agree"])
     if (row["other_load"] or 0) > 0.25:
         parts.append(f"machine busy ({row['other_load']:.1f} other cores)")
+    if (row.get("slowdown") or 1) > 1.3:
+        parts.append(f"machine slowed ({row['slowdown']:.1f}x)")
     return ", ".join(parts)
 
 

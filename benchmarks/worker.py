@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 
-from benchmarks.machine import cpu_busy_seconds
+from benchmarks.machine import cpu_busy_seconds, speed_probe
 
 MARKER = "RESULT "
 
@@ -69,6 +69,7 @@ def run(workload: str, framework: str, repeats: int | None = None, quick: bool =
     if requirement and importlib.util.find_spec(requirement) is None:
         return {**record, "status": "skipped",
                 "notes": [f"{requirement} is not installed (pip install '.[bench]')"]}
+    probe_before = speed_probe()
     start, own_start, busy_start = time.perf_counter(), _own_cpu_seconds(), cpu_busy_seconds()
     try:
         module = importlib.import_module(f"benchmarks.{module_name}")
@@ -93,6 +94,7 @@ def run(workload: str, framework: str, repeats: int | None = None, quick: bool =
     if busy_start is not None and wall > 0:       # cores other processes kept busy meanwhile
         others = cpu_busy_seconds() - busy_start - (_own_cpu_seconds() - own_start)
         record["other_load"] = round(max(0.0, others / wall), 2)
+    record["probe_ms"] = [probe_before, speed_probe()]   # how fast the machine ran, before and after
     record["peak_rss_mib"] = peak_rss_mib()
     record["blas_runtime"] = blas_runtime()
     return record

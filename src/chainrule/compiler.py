@@ -74,7 +74,9 @@ class _Recorder(Trace):
 
     def box(self, value: Any) -> Tensor:
         """An argument: a slot filled by each call, and a tensor of this level for ``f``."""
-        slot = self._new_slot(value, False)
+        return self._traced(value, self._new_slot(value, False))
+
+    def _traced(self, value: Any, slot: int) -> Tensor:
         t = Tensor(value, self)
         self.slot_of[id(t)] = slot
         self.boxes.append(t)
@@ -101,10 +103,7 @@ class _Recorder(Trace):
             self.slot(out)
         result = self._new_slot(out, False)
         self.steps.append((prim.impl, slots, params, result))
-        t = Tensor(out, self)
-        self.slot_of[id(t)] = result
-        self.boxes.append(t)
-        return t
+        return self._traced(out, result)
 
     def escaped(self, t: Tensor) -> None:
         """``f`` read a recorded value out (``float``, ``bool``, an index, ``stop_gradient``)."""
