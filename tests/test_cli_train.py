@@ -75,6 +75,19 @@ def test_same_seed_same_result_and_options_are_used(tmp_path, capsys):
     assert model.optimizer.lr == 0.05
 
 
+def test_jit_compile_gives_the_same_run(tmp_path, capsys):
+    runs = []
+    for name, extra in (("eager", []), ("jit", ["--jit-compile"])):
+        code, out, _ = _train(capsys, "--epochs", "2", "--layers", "16", "--no-plots", "--json",
+                              "--quiet", "--out", str(tmp_path / name), *extra)
+        assert code == 0
+        runs.append(_last_json(out))
+    for run in runs:
+        del run["history"]["seconds"]
+    assert runs[0]["history"] == runs[1]["history"]
+    assert runs[0]["test"] == runs[1]["test"]
+
+
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path, capsys):
     common = ["--epochs", "4", "--layers", "16", "--no-plots", "--quiet", "--json"]
     code, out, _ = _train(capsys, *common, "--out", str(tmp_path / "straight"))

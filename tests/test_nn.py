@@ -570,3 +570,31 @@ def test_safetensors_round_trip_when_installed(tmp_path):
     path.write_bytes(path.read_bytes()[:-7])
     with pytest.raises(ValueError, match="not a chainrule model file"):
         nn.load_model(path)
+
+
+@pytest.mark.parametrize("loss, last, labels", [
+    ("cross_entropy", "softmax", "ids"), ("mse", None, "one_hot"),
+    ("binary_crossentropy", "sigmoid", "binary"),
+])
+def test_jit_compile_trains_to_the_same_weights_as_the_eager_steps(loss, last, labels):
+    gen = np.random.default_rng(2)
+    x = gen.normal(size=(70, 5)).astype(np.float32)
+    ids = gen.integers(0, 3, size=70)
+    y = {"ids": ids, "one_hot": np.eye(3, dtype=np.float32)[ids],
+         "binary": (x[:, 0] > 0).astype(np.float32)}[labels]
+    width = 1 if labels == "binary" else 3
+    runs = []
+    for jit in (False, True):
+        model = nn.Sequential([nn.Dense(8, activation="tanh", input_dim=5,
+                                        kernel_regularizer=nn.L2(1e-3)),
+                               nn.Dense(width, activation=last)], seed=1)
+        model.compile(loss=loss, optimizer="adam", metrics=["accuracy"] if labels != "one_hot" else [],
+                      jit_compile=jit)
+        history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, seed=0)   # 64 + a batch of 6
+        runs.append((history.history, [p.numpy() for p in model.parameters()], model))
+    (eager_history, eager_weights, _), (jit_history, jit_weights, jitted) = runs
+    assert jit_history == eager_history
+    for a, b in zip(eager_weights, jit_weights):
+        np.testing.assert_array_equal(a, b)
+    stats = jitted._recorded_step.stats
+    assert stats["recorded"] == 2 and stats["replayed"] > 0   # two batch shapes: 16 and 6

@@ -153,8 +153,13 @@ class _Linearized:
         return results
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False) -> Callable:
     """``f``'s value and its gradient with respect to argument(s) ``argnums``.
+
+    With ``has_aux=True`` (JAX's convention) ``f`` returns ``(value, aux)``: the
+    gradient is of ``value``, ``aux`` rides along undifferentiated, and the
+    result is ``((value, aux), gradient)``.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> value, g = cr.value_and_grad(lambda x: cnp.sum(x ** 2))(cnp.array([1.0, 2.0]))
@@ -164,22 +169,43 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         nums = _argnums(argnums, len(args), "grad")
-        lin = _Linearized(f, args, kwargs, nums, "grad")
+        aux: list = []
+        lin = _Linearized(_split_aux(f, aux) if has_aux else f, args, kwargs, nums, "grad")
         if len(lin.out_leaves) != 1 or _size(lin.out_leaves[0]) != 1:
             shapes = [tuple(getattr(x, "shape", ())) for x in lin.out_leaves]
             raise TypeError(f"grad: the function must return a scalar, but it returned "
                             f"{'shape ' + str(shapes[0]) if len(shapes) == 1 else shapes}; "
-                            f"use cr.jacrev or cr.vjp for non-scalar outputs")
+                            f"use cr.jacrev or cr.vjp for non-scalar outputs"
+                            f"{'' if has_aux else ', or has_aux=True for (value, extra)'}")
         out = lin.out_leaves[0]
         seed = np.ones(tuple(getattr(out, "shape", ())), dtype=_float_dtype(out))
         grads = lin.pullback([seed], retain=False)
+        if has_aux:
+            extra = tree_map(lambda x: _leaf_value(x, lin.trace), aux[0])
+            return (lin.value(), extra), _pick(grads, argnums)
         return lin.value(), _pick(grads, argnums)
 
     return value_and_grad_f
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def _split_aux(f: Callable, aux: list) -> Callable:
+    """``f`` returning ``(value, aux)`` as a function of ``value`` alone (``aux`` kept aside)."""
+    def value_only(*args: Any, **kwargs: Any) -> Any:
+        out = f(*args, **kwargs)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError("grad with has_aux=True: the function must return a pair "
+                            f"(value, aux), not {type(out).__name__}")
+        aux.append(out[1])
+        return out[0]
+
+    return value_only
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """The gradient of a scalar-valued ``f`` with respect to argument(s) ``argnums``.
+
+    With ``has_aux=True`` ``f`` returns ``(value, aux)`` and the result is
+    ``(gradient, aux)``.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> float(cr.grad(cnp.sin)(0.0))
@@ -187,11 +213,12 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     >>> float(cr.grad(cr.grad(lambda x: x ** 3))(2.0))   # second derivative: 6x
     12.0
     """
-    value_and_grad_f = value_and_grad(f, argnums)
+    value_and_grad_f = value_and_grad(f, argnums, has_aux)
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
-        return value_and_grad_f(*args, **kwargs)[1]
+        value, g = value_and_grad_f(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
 
     return grad_f
 

@@ -105,6 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out (default: the latest under runs/) "
                              "from its checkpoint, up to --epochs")
+    parser.add_argument("--jit-compile", action="store_true",
+                        help="record each training step once (cr.compile) and replay it: the "
+                             "same numbers, less time per step")
     parser.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     parser.add_argument("--json", action="store_true",
@@ -206,7 +209,7 @@ def _build(args: argparse.Namespace, input_dim: int, classes: int, seed: int) ->
     model = nn.Sequential(layers, seed=seed)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     model.compile(loss="cross_entropy", optimizer=optim.get(args.optimizer, lr=lr),
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], jit_compile=args.jit_compile)
     return model
 
 

@@ -62,6 +62,8 @@ class Sequential(Module):
         self.history = History()
         self.stop_training = False
         self.fit_rng: np.random.Generator | None = None
+        self.jit_compile = False
+        self._recorded_step: Any = None   # cr.compile'd (loss, outputs) and gradients
         for layer in layers or ():
             self.add(layer)
 
@@ -160,7 +162,8 @@ class Sequential(Module):
 
     # --- Keras-style training ---------------------------------------------------------------
     def compile(self, loss: Any = "cross_entropy", optimizer: Any = "adam",
-                metrics: Sequence[str] | None = ("accuracy",), lr: float | None = None) -> None:
+                metrics: Sequence[str] | None = ("accuracy",), lr: float | None = None,
+                jit_compile: bool = False) -> None:
         """Choose the loss, the optimizer (a name or a ``cr.optim`` optimizer) and metrics.
 
         Losses: ``"cross_entropy"`` (alias ``"categorical_crossentropy"``),
@@ -168,7 +171,11 @@ class Sequential(Module):
         a function ``(outputs, targets) -> scalar``. Optimizers: ``"sgd"``,
         ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"`` (``lr`` sets the
         rate of one given by name). Metrics: ``["accuracy"]`` or none.
+        ``jit_compile=True`` (Keras's name) records the loss and its gradient
+        once per batch shape with ``cr.compile`` and replays them in ``fit``:
+        the same numbers, without the per-operation cost of the graph.
         """
+        self.jit_compile, self._recorded_step = bool(jit_compile), None
         loss_fn = losses_.get(loss)
         optimizer = optim.get(optimizer, lr=lr)
         names = []
@@ -221,10 +228,27 @@ class Sequential(Module):
         """One step of gradient descent on a batch: ``(loss value, outputs)``."""
         optimizer = self.optimizer
         optimizer.zero_grad()
+        if self.jit_compile and self.built:
+            return self._recorded_train_step(x_batch, targets)
         loss, outputs = self.compute_loss(x_batch, targets)
         loss.backward()
         optimizer.step()
         return float(loss), outputs
+
+    def _recorded_train_step(self, x_batch: np.ndarray, targets: np.ndarray) -> tuple[float, Any]:
+        """``train_step`` with the loss and gradients from a ``cr.compile``'d function."""
+        if self._recorded_step is None:
+            def loss_and_outputs(values: list, x: Any, t: Any) -> tuple[Any, Any]:
+                with self.substituted(values):
+                    return self.compute_loss(x, t)
+
+            self._recorded_step = cr.compile(cr.value_and_grad(loss_and_outputs, has_aux=True))
+        params = self.parameters()
+        (loss, outputs), grads = self._recorded_step([p._value for p in params], x_batch, targets)
+        for p, g in zip(params, grads):
+            p.grad = cr.Tensor(g)
+        self.optimizer.step()
+        return float(loss), cr.Tensor(outputs)
 
     def fit(self, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
             validation_data: tuple | None = None, validation_split: float = 0.0,
