@@ -8,6 +8,7 @@
 7.0
 """
 
+from chainrule import _memory  # noqa: F401  (first: malloc keeps freed memory for reuse)
 from chainrule.core import (  # noqa: F401
     Tensor, detect_anomaly, enable_grad, no_grad, stop_gradient, tensor,
 )
