@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before each worker, wait up to SECONDS for other processes to "
                              "leave the CPU idle (< 0.25 cores busy)")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="run the whole plan N times, one round after another, and keep "
+                             "for each workload and framework its quickest round (noise on a "
+                             "shared host only ever slows a figure down)")
     parser.add_argument("--retry-busy", type=int, default=0, metavar="N",
                         help="run a worker again (up to N times) when other processes kept more "
                              "than 0.25 cores busy during it, or its speed probes ran 1.3x slower "
@@ -113,6 +118,16 @@ def run_worker(workload: str, framework: str, env: dict, args: argparse.Namespac
         return {**failed, "notes": [f"worker exited with {done.returncode} and no result: "
                                     + " | ".join(tail)]}
     return json.loads(lines[-1][len(MARKER):])
+
+
+def _quicker(record: dict, other: dict) -> bool:
+    """Whether ``record`` ran quicker than ``other`` (same workload and framework): the sum
+    over its cases of the median time, relative to the other's."""
+    if record["status"] != "ok" or other["status"] != "ok":
+        return record["status"] == "ok" and other["status"] != "ok"
+    ratios = [statistics.median(a["times"]) / statistics.median(b["times"])
+              for a, b in zip(record["cases"], other["cases"]) if statistics.median(b["times"]) > 0]
+    return bool(ratios) and statistics.fmean(ratios) < 1
 
 
 def _note_probe(record: dict, quickest: float) -> float:
@@ -215,9 +230,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "so the pass with them unset would repeat the first; not run")
     started = time.perf_counter()
     quickest = min(machine.speed_probe() for _ in range(3))   # the machine's own speed, at rest
-    for i, (workload, framework, env_pass) in enumerate(runs, 1):
+    kept: dict[tuple, dict] = {}   # (workload, framework, pass) -> its quickest round's record
+    rounds = max(1, args.rounds)
+    for i, (workload, framework, env_pass) in enumerate(runs * rounds, 1):
         waited = wait_for_idle(args.wait_idle) if args.wait_idle else 0.0
-        label = f"[{i}/{len(runs)}] {workload} {framework}" + (
+        label = f"[{i}/{len(runs) * rounds}] {workload} {framework}" + (
             "" if env_pass == AS_SET else f" ({env_pass})")
         print(label + " ...", end=" ", file=sys.stderr, flush=True)
         record = run_worker(workload, framework, worker_env(env_pass == UNSET), args)
@@ -236,8 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         if waited:
             record["waited_for_idle_s"] = waited
         print(_progress(record), file=sys.stderr, flush=True)
-        if record["status"] != "n/a":
-            results["runs"].append(record)
+        key = (workload, framework, env_pass)
+        if record["status"] != "n/a" and (key not in kept or _quicker(record, kept[key])):
+            record["round"] = (i - 1) // len(runs) + 1
+            kept[key] = record
+    results["runs"] = list(kept.values())
+    if rounds > 1:
+        results["notes"].append(f"--rounds {rounds}: each figure is from the quickest of "
+                                f"{rounds} rounds (its 'round' in the results file)")
     results["seconds"] = round(time.perf_counter() - started, 1)
     busy = [r for r in results["runs"] if (r.get("other_load") or 0) > BUSY]
     if busy:
