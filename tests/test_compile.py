@@ -145,6 +145,28 @@ def test_intermediate_arrays_are_released_after_their_last_use():
     f = cr.compile(cr.grad(chain))
     f(X)
     program = next(iter(f.programs.values()))
-    released = sum(len(step[-1]) for step in program.steps)   # each step's slots to free
+    released = sum(len(step.dead) for step in program.steps)
     assert released >= len(program) // 2
     assert sum(v is not None for v in program.template) < len(program)   # only constants kept
+
+
+def test_results_go_into_dying_operands_but_never_into_arguments_constants_or_views():
+    x = rng.normal(size=(128, 128))      # 128 KiB: large enough to reuse
+    c = np.ones((128, 128))
+
+    def f(a):
+        t = a * 2.0            # an intermediate that dies in the next step: may be reused
+        u = t + c              # c is a constant: never written
+        v = u.T                # a view of u: u's buffer must not be reused while v lives
+        return cnp.sum(cnp.sin(v) * u), a
+
+    compiled = cr.compile(f)
+    compiled(x)
+    program = next(iter(compiled.programs.values()))
+    assert any(step.into is not None for step in program.steps)
+    before, c_before = x.copy(), c.copy()
+    for shift in (0.5, 1.5):
+        value, same = compiled(x + shift)
+        assert value == f(x + shift)[0]
+    compiled(x)
+    assert_array_equal(x, before) and assert_array_equal(c, c_before)

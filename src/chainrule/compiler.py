@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -111,6 +111,18 @@ class _Recorder(Trace):
             self.escaped_at = user_line() or " (inside chainrule)"
 
 
+class _Step(NamedTuple):
+    impl: Callable
+    n: int                 # how many operands
+    a: int | None          # the first two operands' slots (spelled out for speed)
+    b: int | None
+    args: tuple            # every operand's slot
+    params: dict | None
+    out: int               # the result's slot
+    dead: tuple            # slots released after this step
+    into: int | None       # the slot whose buffer takes the result, if any
+
+
 class _Program:
     """A recorded function: operations on numbered slots, ready to run on new arrays."""
 
@@ -130,11 +142,13 @@ class _Program:
         for s, i in last_use.items():
             if s not in keep:
                 dead[i].append(s)
+        into = _reusable_buffers(recorder, set(inputs) | keep, last_use)
         # one- and two-operand steps without parameters are nearly all of them: spelled
         # out in ``run`` they skip building an argument list (a third of the time)
-        self.steps = [(impl, len(args), args[0] if args else None,
-                       args[1] if len(args) > 1 else None, args, params or None, out, tuple(d))
-                      for (impl, args, params, out), d in zip(recorder.steps, dead)]
+        self.steps = [_Step(impl, len(args), args[0] if args else None,
+                            args[1] if len(args) > 1 else None, args, params or None, out,
+                            tuple(d), into.get(i))
+                      for i, ((impl, args, params, out), d) in enumerate(zip(recorder.steps, dead))]
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -143,8 +157,13 @@ class _Program:
         slots = self.template.copy()
         for s, value in zip(self.inputs, leaves):
             slots[s] = value
-        for impl, n, a, b, args, params, out, dead in self.steps:
-            if params is not None:
+        for impl, n, a, b, args, params, out, dead, into in self.steps:
+            if into is not None:   # an operand dies here: the result goes into its buffer
+                if n == 2:
+                    slots[out] = impl(slots[a], slots[b], out=slots[into])
+                else:
+                    slots[out] = impl(*[slots[i] for i in args], out=slots[into])
+            elif params is not None:
                 slots[out] = impl(*[slots[i] for i in args], **params)
             elif n == 2:
                 slots[out] = impl(slots[a], slots[b])
@@ -156,6 +175,44 @@ class _Program:
                 for s in dead:
                     slots[s] = None
         return tree_unflatten(self.structure, [_plain(slots[s]) for s in self.outputs])
+
+
+_REUSE_BYTES = 1 << 16
+
+
+def _reusable_buffers(recorder: _Recorder, kept: set, last_use: dict) -> dict[int, int]:
+    """Step -> the slot of an operand whose buffer can take the step's result.
+
+    As a careful programmer writes ``z += b``: a NumPy ufunc's result may go
+    into an operand that dies at that step, if the operand is an intermediate
+    (not an argument, a constant or an output), owns its memory (no view of it,
+    nor it a view, nor the same array in another slot), has the result's shape
+    and dtype, and is large enough (64 KiB) for a fresh array to cost more than
+    the keyword argument. What held while recording holds at every replay: the same
+    operations on arrays of the same shapes make the same arrays and views.
+    """
+    values = recorder.values
+    arrays = [v for v in values if type(v) is np.ndarray]
+    seen: dict[int, int] = {}
+    for v in arrays:
+        seen[id(v)] = seen.get(id(v), 0) + 1
+    viewed = {id(v.base) for v in arrays if v.base is not None}
+    into: dict[int, int] = {}
+    for i, (impl, args, params, out) in enumerate(recorder.steps):
+        result = values[out]
+        if not (isinstance(impl, np.ufunc) and impl.nout == 1 and not params
+                and type(result) is np.ndarray):
+            continue
+        for s in args:
+            v = values[s]
+            if (not recorder.constant[s] and s not in kept and last_use.get(s) == i
+                    and type(v) is np.ndarray and v.base is None and seen[id(v)] == 1
+                    and id(v) not in viewed and v.flags.writeable and v.flags.c_contiguous
+                    and v.shape == result.shape and v.dtype == result.dtype
+                    and v.nbytes >= _REUSE_BYTES):
+                into[i] = s
+                break
+    return into
 
 
 def _plain(x: Any) -> Any:
