@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as _np  # only for conversions at the edge (__array__, repr, tensor())
 
-from chainrule.core.trace import BATCH, STATE, TAPE_TRACE, Trace, _sequence, user_frame
+from chainrule.core.trace import BATCH, RECORD, STATE, TAPE_TRACE, Trace, _sequence, user_frame
 
 
 _TRANSFORM_NAMES = {"reverse": "grad/vjp/jacrev", "forward": "jvp/jacfwd", "batch": "vmap",
@@ -101,7 +101,7 @@ class Tensor:
         """The plain array under every level (no graph, no tracing)."""
         value, t = self._value, self
         while True:
-            if t._trace.kind == "record":   # cr.compile: the program now depends on a value
+            if t._trace.kind is RECORD:   # cr.compile: the program now depends on a value
                 t._trace.escaped(t)
             if value.__class__ is not Tensor:
                 return value
@@ -255,7 +255,7 @@ class Tensor:
     def __itruediv__(self, other): return self._augmented(other, "/=", _np.divide, elementwise.divide)
 
     # --- methods mirroring the facade ---------------------------------------------------
-    # sum, mean, prod, max, min: installed at the end of this module (_REDUCTIONS)
+    # sum, mean, prod, max, min: installed at the end of this module (see _reduction)
     def var(self, axis=None, ddof=0, keepdims=False):
         return reductions.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
     def std(self, axis=None, ddof=0, keepdims=False):
@@ -377,7 +377,7 @@ from chainrule.ops import shape as shapes  # noqa: E402
 # would give the same result after a few loops over the arguments. Errors go to the
 # general path, which names the operation and the shapes.
 
-_UNTRACKED = object()   # an operand some transformation or the tape tracks
+_UNTRACKED = object()   # stands for an operand that a transformation or the tape tracks
 
 
 def _operator(prim: Any, reflected: bool = False, general: Any = None) -> Any:
@@ -403,7 +403,10 @@ def _unary(prim: Any) -> Any:
 
     def op(self: Tensor) -> Any:
         if not (self._level or self.requires_grad or STATE.anomaly):
-            return Tensor(impl(self._value))
+            try:
+                return Tensor(impl(self._value))
+            except (ValueError, TypeError):
+                pass
         return prim(self)
 
     return op

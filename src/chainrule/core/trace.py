@@ -120,7 +120,7 @@ def _bind_traced(prim: Primitive, args: tuple, params: dict) -> Any:
     kind = top._trace.kind
     if kind is BATCH:  # mapping is not differentiating: no_grad and constants don't apply
         return _batch_call(prim, args, params, top._trace)
-    if kind is RECORD:  # cr.compile writes the call down (its trace knows how: compile.py)
+    if kind is RECORD:  # cr.compile writes the call down (its trace knows how: compiler.py)
         return top._trace.record(prim, args, params)
     if level < STATE.floor or not prim.differentiable:
         return _call_below(prim, args, params, level)
