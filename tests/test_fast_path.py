@@ -72,6 +72,20 @@ def test_facade_ufuncs_on_untracked_tensors_give_tensors():
     assert cnp.tanh(cr.tensor(X, requires_grad=True))._node is not None
 
 
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "divide", "power", "arctan2"])
+def test_binary_facade_ufuncs_on_untracked_tensors_both_ways(name):
+    fn, ref = getattr(cnp, name), getattr(np, name)
+    a, b = np.abs(X) + 0.5, np.abs(Y) + 0.5
+    for x, y in ((cr.tensor(a), cr.tensor(b)), (cr.tensor(a), b), (a, cr.tensor(b)), (cr.tensor(a), 2.0)):
+        out = fn(x, y)
+        assert isinstance(out, cr.Tensor) and out._node is None
+        raw = [v.numpy() if isinstance(v, cr.Tensor) else v for v in (x, y)]
+        assert_array_equal(out.numpy(), ref(*raw))
+    w = cr.tensor(b, requires_grad=True)
+    assert fn(cr.tensor(a), w)._node is not None and fn(a, w)._node is not None
+    assert fn([1.0, 2.0], cr.tensor([3.0, 4.0], requires_grad=True))._node is not None   # lists
+
+
 def test_facade_ufuncs_on_plain_arrays_are_numpys_own_results():
     out = cnp.multiply(X, Y)
     assert type(out) is np.ndarray

@@ -51,6 +51,7 @@ from typing import Any as _Any, Callable as _Callable, NamedTuple as _NamedTuple
 import numpy as _np
 
 from chainrule.core.tensor import Tensor as _Tensor
+from chainrule.core.tensor import binary_operator as _binary_operator
 from chainrule.core.trace import STATE as _STATE
 from chainrule.ops import compare as _cmp
 from chainrule.ops import creation as _creation
@@ -212,9 +213,17 @@ def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str =
                         pass   # the general path names the operation and the shape
             return dispatch(rest if x is _NOTHING else (x, *rest), kwargs)
     else:
+        left, right = _binary_operator(prim), _binary_operator(prim, reflected=True)
+
         def fn(x1: _Any = _NOTHING, x2: _Any = _NOTHING, /, *rest: _Any, **kwargs: _Any) -> _Any:
-            if x1.__class__ in plain and x2.__class__ in plain and not rest and not kwargs:
-                return target(x1, x2)
+            if not rest and not kwargs:
+                c1, c2 = x1.__class__, x2.__class__
+                if c1 in plain and c2 in plain:
+                    return target(x1, x2)
+                if c1 is _Tensor and (c2 in plain or c2 is _Tensor):
+                    return left(x1, x2)
+                if c2 is _Tensor and c1 in plain:
+                    return right(x2, x1)
             return dispatch(tuple(a for a in (x1, x2) if a is not _NOTHING) + rest, kwargs)
 
     fn.__name__ = fn.__qualname__ = name

@@ -381,6 +381,7 @@ _UNTRACKED = object()   # stands for an operand that a transformation or the tap
 
 
 def _operator(prim: Any, reflected: bool = False, general: Any = None) -> Any:
+    """``self op other`` (``other op self`` if ``reflected``) with the fast path first."""
     impl, general = prim.impl, general or prim
 
     def op(self: Tensor, other: Any) -> Any:
@@ -426,6 +427,8 @@ def _reduction(prim: Any) -> Any:
     method.__name__ = prim.name
     return method
 
+
+binary_operator = _operator   # the facade's binary ufuncs use the same path
 
 _OPERATORS = {
     "add": elementwise.add, "sub": elementwise.subtract, "mul": elementwise.multiply,
