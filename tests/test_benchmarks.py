@@ -12,7 +12,7 @@ def test_quick_benchmark_run_writes_results_with_the_expected_keys(tmp_path):
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", "W2,W3",
-         "--frameworks", "chainrule,numpy", "--out", str(out)],
+         "--frameworks", "chainrule,chainrule-compile,numpy", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
@@ -20,16 +20,19 @@ def test_quick_benchmark_run_writes_results_with_the_expected_keys(tmp_path):
     assert {"cpu", "cores", "numpy", "numpy_blas", "env"} <= set(results["machine"])
     assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(results["machine"]["env"])
     runs = {(r["workload"], r["framework"]): r for r in results["runs"]}
-    assert set(runs) == {("W2", "chainrule"), ("W2", "numpy"), ("W3", "chainrule"), ("W3", "numpy")}
+    assert set(runs) == {(w, fw) for w in ("W2", "W3")
+                         for fw in ("chainrule", "chainrule-compile", "numpy")}
     for run in runs.values():
         assert run["status"] == "ok", run.get("notes")
-        assert run["peak_rss_mib"] > 0
+        assert run["peak_rss_mib"] > 0 and len(run["probe_ms"]) == 2
         (case,) = run["cases"]
         assert {"name", "unit", "times", "checks"} <= set(case)
         assert len(case["times"]) >= 2 and all(t > 0 for t in case["times"])
-    # both frameworks differentiate the same function: their checksums agree
+    # the frameworks differentiate the same function: their checksums agree
     for workload in ("W2", "W3"):
-        ours, floor = (runs[workload, fw]["cases"][0]["checks"]["probe_sum"]
-                       for fw in ("chainrule", "numpy"))
-        assert abs(ours - floor) <= 1e-8 * abs(floor)
+        floor = runs[workload, "numpy"]["cases"][0]["checks"]["probe_sum"]
+        for fw in ("chainrule", "chainrule-compile"):
+            ours = runs[workload, fw]["cases"][0]["checks"]["probe_sum"]
+            assert abs(ours - floor) <= 1e-8 * abs(floor)
     assert "W2" in done.stdout and "× NumPy" in done.stdout
+    assert "cr.compile against jax.jit and torch.compile" in done.stdout
