@@ -45,10 +45,10 @@ def _other_pools() -> list:
     if _pools is None:
         try:
             from threadpoolctl import ThreadpoolController
-        except ImportError:
+            blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        except Exception:   # no threadpoolctl, or it cannot see the libraries: NumPy does it all
             _pools, lapack = [], None
             return _pools
-        blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
         _pools = [lib for lib in blas if "numpy" not in lib.filepath.lower()] if len(blas) > 1 else []
     return _pools
 
