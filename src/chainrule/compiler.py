@@ -41,7 +41,7 @@ import numpy as np
 
 from chainrule.core.trace import RECORD, STATE, Trace, bind, new_trace, user_line
 from chainrule.core.tensor import Tensor
-from chainrule.transforms import tree_flatten, tree_unflatten
+from chainrule.transforms import plain_value, tree_flatten, tree_unflatten
 
 __all__ = ["compile", "CompileError"]
 
@@ -174,7 +174,7 @@ class _Program:
             if dead:
                 for s in dead:
                     slots[s] = None
-        return tree_unflatten(self.structure, [_plain(slots[s]) for s in self.outputs])
+        return tree_unflatten(self.structure, [plain_value(slots[s]) for s in self.outputs])
 
 
 _REUSE_BYTES = 1 << 16
@@ -213,10 +213,6 @@ def _reusable_buffers(recorder: _Recorder, kept: set, last_use: dict) -> dict[in
                 into[i] = s
                 break
     return into
-
-
-def _plain(x: Any) -> Any:
-    return np.asarray(x) if isinstance(x, np.generic) else x
 
 
 class Compiled:
@@ -269,7 +265,7 @@ class Compiled:
         inputs = [recorder.slot_of[id(b)] for b in boxed if b.__class__ is Tensor
                   and b._trace is recorder]
         program = _Program(recorder, inputs, outputs, out_structure)
-        values = [_plain(recorder.values[s]) for s in outputs]
+        values = [plain_value(recorder.values[s]) for s in outputs]
         return tree_unflatten(out_structure, values), program
 
     def _check(self, program: _Program, leaves: list, structure: Any) -> None:

@@ -52,7 +52,7 @@ import numpy as _np
 
 from chainrule.core.tensor import Tensor as _Tensor
 from chainrule.core.tensor import binary_operator as _binary_operator
-from chainrule.core.trace import STATE as _STATE
+from chainrule.core.tensor import unary_operator as _unary_operator
 from chainrule.ops import compare as _cmp
 from chainrule.ops import creation as _creation
 from chainrule.ops import cumulative as _cum
@@ -200,17 +200,16 @@ def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str =
     # The hot path: plain arrays and numbers go to NumPy's own ufunc at once, so the facade
     # costs one Python call on them (the arguments are positional-only, as NumPy's are);
     # a tensor nothing tracks (no transformation, no gradient) goes to the implementation.
-    target, plain, impl = getattr(_np, name), _PLAIN, prim.impl
+    target, plain = getattr(_np, name), _PLAIN
     if nin == 1:
+        unary = _unary_operator(prim)
+
         def fn(x: _Any = _NOTHING, /, *rest: _Any, **kwargs: _Any) -> _Any:
             if not rest and not kwargs:
                 if x.__class__ in plain:
                     return target(x)
-                if x.__class__ is _Tensor and not (x._level or x.requires_grad or _STATE.anomaly):
-                    try:
-                        return _Tensor(impl(x._value))
-                    except (ValueError, TypeError):
-                        pass   # the general path names the operation and the shape
+                if x.__class__ is _Tensor:
+                    return unary(x)
             return dispatch(rest if x is _NOTHING else (x, *rest), kwargs)
     else:
         left, right = _binary_operator(prim), _binary_operator(prim, reflected=True)

@@ -98,6 +98,11 @@ def _leaf_value(x: Any, trace: Trace) -> Any:
     """``x`` with this level's wrapping taken off; NumPy scalars become 0-d arrays."""
     if isinstance(x, Tensor) and x._level == trace.level:
         x = x._value
+    return plain_value(x)
+
+
+def plain_value(x: Any) -> Any:
+    """What a transformation returns for a raw value: NumPy scalars become 0-d arrays."""
     return np.asarray(x) if isinstance(x, np.generic) else x
 
 

@@ -380,8 +380,11 @@ from chainrule.ops import shape as shapes  # noqa: E402
 _UNTRACKED = object()   # stands for an operand that a transformation or the tape tracks
 
 
-def _operator(prim: Any, reflected: bool = False, general: Any = None) -> Any:
-    """``self op other`` (``other op self`` if ``reflected``) with the fast path first."""
+def binary_operator(prim: Any, reflected: bool = False, general: Any = None) -> Any:
+    """``self op other`` (``other op self`` if ``reflected``) with the fast path first.
+
+    Tensor's operators are made with it, and so are the facade's binary ufuncs.
+    """
     impl, general = prim.impl, general or prim
 
     def op(self: Tensor, other: Any) -> Any:
@@ -399,7 +402,8 @@ def _operator(prim: Any, reflected: bool = False, general: Any = None) -> Any:
     return op
 
 
-def _unary(prim: Any) -> Any:
+def unary_operator(prim: Any) -> Any:
+    """``op self`` with the fast path first (Tensor's ``-x``, ``abs(x)``; the facade's unary ufuncs)."""
     impl = prim.impl
 
     def op(self: Tensor) -> Any:
@@ -428,20 +432,19 @@ def _reduction(prim: Any) -> Any:
     return method
 
 
-binary_operator = _operator   # the facade's binary ufuncs use the same path
-
 _OPERATORS = {
     "add": elementwise.add, "sub": elementwise.subtract, "mul": elementwise.multiply,
     "truediv": elementwise.divide, "pow": elementwise.power,
 }
 for _name, _prim in _OPERATORS.items():
-    setattr(Tensor, f"__{_name}__", _operator(_prim))
-    setattr(Tensor, f"__r{_name}__", _operator(_prim, reflected=True))
-Tensor.__matmul__ = _operator(linalg.matmul, general=linalg.product)   # (Gram products)
-Tensor.__rmatmul__ = _operator(linalg.matmul, reflected=True)
+    setattr(Tensor, f"__{_name}__", binary_operator(_prim))
+    setattr(Tensor, f"__r{_name}__", binary_operator(_prim, reflected=True))
+Tensor.__matmul__ = binary_operator(linalg.matmul, general=linalg.product)   # (Gram products)
+Tensor.__rmatmul__ = binary_operator(linalg.matmul, reflected=True)
 for _name, _prim in {"lt": compare.less, "le": compare.less_equal, "gt": compare.greater,
                      "ge": compare.greater_equal, "eq": compare.equal, "ne": compare.not_equal}.items():
-    setattr(Tensor, f"__{_name}__", _operator(_prim))
-Tensor.__neg__, Tensor.__abs__ = _unary(elementwise.negative), _unary(elementwise.abs)
+    setattr(Tensor, f"__{_name}__", binary_operator(_prim))
+Tensor.__neg__ = unary_operator(elementwise.negative)
+Tensor.__abs__ = unary_operator(elementwise.abs)
 for _prim in (reductions.sum, reductions.mean, reductions.prod, reductions.max, reductions.min):
     setattr(Tensor, _prim.name, _reduction(_prim))
