@@ -51,6 +51,8 @@ from typing import Any as _Any, Callable as _Callable, NamedTuple as _NamedTuple
 import numpy as _np
 
 from chainrule.core.tensor import Tensor as _Tensor
+from chainrule._native import FAST as _FAST
+from chainrule.core.tensor import PLAIN as _PLAIN
 from chainrule.core.tensor import binary_operator as _binary_operator
 from chainrule.core.tensor import unary_operator as _unary_operator
 from chainrule.ops import compare as _cmp
@@ -172,8 +174,6 @@ _passthrough("""pi e inf nan newaxis float16 float32 float64 int32 int64 bool_ n
 # --- elementwise ------------------------------------------------------------------------------------
 
 _NOTHING = object()   # an argument not given
-_PLAIN = frozenset({_np.ndarray, float, int, bool, complex, _np.float64, _np.float32, _np.float16,
-                    _np.int64, _np.int32, _np.bool_, _np.complex128})
 
 
 def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str = "") -> _Callable:
@@ -229,6 +229,9 @@ def _ufunc(name: str, prim: _Any, nin: int, kind: str = "primitive", note: str =
     what = "piecewise constant: no gradient" if kind == "nondifferentiable" else "differentiable"
     fn.__doc__ = f"NumPy's ``{name}``, {what}.{' ' + note if note else ''}"
     fn.__wrapped__ = general
+    if _FAST:   # the same function, its hot path in C (see chainrule/_fast.c)
+        return _FAST.Ufunc(fn, target, prim.impl, unary) if nin == 1 else \
+            _FAST.Ufunc(fn, target, prim.impl, left, right)
     return fn
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as _np  # only for conversions at the edge (__array__, repr, tensor())
 
+from chainrule._native import FAST
 from chainrule.core.trace import BATCH, RECORD, STATE, TAPE_TRACE, Trace, _sequence, user_frame
 
 
@@ -44,7 +45,12 @@ class Node:
         return f"<node {self.prim.name} #{self.seq}>"
 
 
-class Tensor:
+# With the C module, TensorBase holds these slots and runs the operators' fast path.
+_SLOTS = ("_value", "_trace", "_level", "_node", "_tangent", "requires_grad", "grad", "_version",
+          "__weakref__")
+
+
+class Tensor(FAST.TensorBase if FAST else object):
     """An array that remembers how it was computed.
 
     >>> import chainrule as cr
@@ -55,8 +61,7 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("_value", "_trace", "_level", "_node", "_tangent",
-                 "requires_grad", "grad", "_version", "__weakref__")
+    __slots__ = () if FAST else _SLOTS
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
     __array_priority__ = 1000
 
@@ -432,19 +437,50 @@ def _reduction(prim: Any) -> Any:
     return method
 
 
-_OPERATORS = {
-    "add": elementwise.add, "sub": elementwise.subtract, "mul": elementwise.multiply,
-    "truediv": elementwise.divide, "pow": elementwise.power,
+# What the facade's ufuncs hand to NumPy's own ufunc unchanged: arrays and numbers.
+PLAIN = frozenset({_np.ndarray, float, int, bool, complex, _np.float64, _np.float32, _np.float16,
+                   _np.int64, _np.int32, _np.bool_, _np.complex128})
+
+# Tensor's operators. Each is a Python function with the fast path first (binary_operator);
+# with the C module, TensorBase's slots run that fast path and call these for the rest.
+_BINARY = {
+    "add": (elementwise.add, binary_operator(elementwise.add),
+            binary_operator(elementwise.add, reflected=True)),
+    "sub": (elementwise.subtract, binary_operator(elementwise.subtract),
+            binary_operator(elementwise.subtract, reflected=True)),
+    "mul": (elementwise.multiply, binary_operator(elementwise.multiply),
+            binary_operator(elementwise.multiply, reflected=True)),
+    "truediv": (elementwise.divide, binary_operator(elementwise.divide),
+                binary_operator(elementwise.divide, reflected=True)),
+    "matmul": (linalg.matmul, binary_operator(linalg.matmul, general=linalg.product),  # Gram
+               binary_operator(linalg.matmul, reflected=True)),
 }
-for _name, _prim in _OPERATORS.items():
-    setattr(Tensor, f"__{_name}__", binary_operator(_prim))
-    setattr(Tensor, f"__r{_name}__", binary_operator(_prim, reflected=True))
-Tensor.__matmul__ = binary_operator(linalg.matmul, general=linalg.product)   # (Gram products)
-Tensor.__rmatmul__ = binary_operator(linalg.matmul, reflected=True)
+_UNARY = {"neg": (elementwise.negative, unary_operator(elementwise.negative)),
+          "abs": (elementwise.abs, unary_operator(elementwise.abs))}
+_REDUCTIONS = {prim.name: (prim, _reduction(prim)) for prim in (
+    reductions.sum, reductions.mean, reductions.prod, reductions.max, reductions.min)}
+
+if FAST:
+    # The C fast path calls the implementations, except two that spare a Python frame and
+    # compute the same: NumPy's matmul (matmul's impl without the Gram flag) and, on an
+    # ndarray, its own reduction method (what sum, mean, prod, max and min call for it).
+    FAST.setup(tensor=Tensor, tape_trace=TAPE_TRACE, tape_level=TAPE_TRACE.level, state=STATE,
+               plain=PLAIN, array=_np.ndarray,
+               binary={name: (_np.matmul if name == "matmul" else prim.impl, left, right)
+                       for name, (prim, left, right) in _BINARY.items()},
+               unary={name: (prim.impl, op) for name, (prim, op) in _UNARY.items()},
+               reductions={name: (prim.impl, method, getattr(_np.ndarray, name))
+                           for name, (prim, method) in _REDUCTIONS.items()})
+else:
+    for _name, (_prim, _left, _right) in _BINARY.items():
+        setattr(Tensor, f"__{_name}__", _left)
+        setattr(Tensor, f"__r{_name}__", _right)
+    for _name, (_prim, _op) in _UNARY.items():
+        setattr(Tensor, f"__{_name}__", _op)
+    for _name, (_prim, _method) in _REDUCTIONS.items():
+        setattr(Tensor, _name, _method)
+Tensor.__pow__ = binary_operator(elementwise.power)
+Tensor.__rpow__ = binary_operator(elementwise.power, reflected=True)
 for _name, _prim in {"lt": compare.less, "le": compare.less_equal, "gt": compare.greater,
                      "ge": compare.greater_equal, "eq": compare.equal, "ne": compare.not_equal}.items():
     setattr(Tensor, f"__{_name}__", binary_operator(_prim))
-Tensor.__neg__ = unary_operator(elementwise.negative)
-Tensor.__abs__ = unary_operator(elementwise.abs)
-for _prim in (reductions.sum, reductions.mean, reductions.prod, reductions.max, reductions.min):
-    setattr(Tensor, _prim.name, _reduction(_prim))
