@@ -1,5 +1,6 @@
 """chainrule, written with the engine directly: leaf tensors, operators, ``backward()``
-(imperative, for the training loops) and ``cr.grad``/``cr.hessian``/``cr.jacfwd``/
+(imperative, for the training loops: a layer is ``cr.dense(h, w, b, activation)``, as
+a PyTorch user writes ``nn.Linear`` and an activation) and ``cr.grad``/``cr.hessian``/``cr.jacfwd``/
 ``cr.jacrev`` (functional, for the derivatives of functions).
 
 As "chainrule-compile" (``configure(compile=True)``) every workload is written
@@ -22,6 +23,20 @@ try:
     from chainrule.ops.losses import softmax_cross_entropy
 except ImportError:     # an engine without the fused loss: log_softmax and a gather
     softmax_cross_entropy = None
+
+
+def _layers(params: list, x, activation):
+    """The MLP's forward pass: fused dense layers where the engine has them."""
+    h = x
+    pairs = list(zip(params[0::2], params[1::2]))
+    for i, (w, b) in enumerate(pairs):
+        hidden = i < len(pairs) - 1
+        if hasattr(cr, "dense"):
+            h = cr.dense(h, w, b, activation=activation if hidden else None)
+        else:           # an engine without the fused layer: the three ops
+            h = h @ w + b
+            h = (cr.relu if activation == "relu" else cr.sigmoid)(h) if hidden else h
+    return h
 
 
 COMPILE = False
@@ -49,20 +64,14 @@ def _compiled(f):
 class MLPTrainer:
     def __init__(self, params: list[np.ndarray], activation: str, lr: float) -> None:
         self.params = [cr.tensor(p, requires_grad=True) for p in params]
-        self.activation = cr.relu if activation == "relu" else cr.sigmoid
+        self.activation = activation
         self.lr = lr
         self.one_hot = np.eye(params[-1].shape[0], dtype=params[-1].dtype)
         if softmax_cross_entropy is None:
             NOTES.append("no chainrule.ops.losses: loss = -mean(log_softmax(logits)[rows, y])")
 
     def _forward(self, x: np.ndarray) -> cr.Tensor:
-        h = x
-        layers = list(zip(self.params[0::2], self.params[1::2]))
-        for i, (w, b) in enumerate(layers):
-            h = h @ w + b
-            if i < len(layers) - 1:
-                h = self.activation(h)
-        return h
+        return _layers(self.params, x, self.activation)
 
     def _loss(self, logits: cr.Tensor, y: np.ndarray) -> cr.Tensor:
         if softmax_cross_entropy is not None:
@@ -91,19 +100,13 @@ class CompiledMLPTrainer:
 
     def __init__(self, params: list[np.ndarray], activation: str, lr: float) -> None:
         self.params = [p.copy() for p in params]
-        self.activation = cr.relu if activation == "relu" else cr.sigmoid
+        self.activation = activation
         self.lr = np.float32(lr)
         self.one_hot = np.eye(params[-1].shape[0], dtype=params[-1].dtype)
         self.value_and_grad = cr.compile(cr.value_and_grad(self._loss))
 
     def _forward(self, params: list, x) -> object:
-        h = x
-        layers = list(zip(params[0::2], params[1::2]))
-        for i, (w, b) in enumerate(layers):
-            h = h @ w + b
-            if i < len(layers) - 1:
-                h = self.activation(h)
-        return h
+        return _layers(params, x, self.activation)
 
     def _loss(self, params: list, x, onehot):
         return softmax_cross_entropy(self._forward(params, x), onehot)

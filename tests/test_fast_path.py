@@ -96,3 +96,15 @@ def test_facade_ufuncs_on_plain_arrays_are_numpys_own_results():
     assert_array_equal(cnp.multiply(X, 2, dtype=np.float32), (X * 2).astype(np.float32))
     with pytest.raises(TypeError, match=r"multiply\(\) takes from 2 to 3 positional"):
         cnp.multiply(X)
+
+
+def test_tensors_copy_and_deepcopy_with_every_slot():
+    import copy
+
+    w = cr.tensor(X, requires_grad=True)
+    (w * w).sum().backward()
+    for dup in (copy.copy(w), copy.deepcopy(w)):
+        assert type(dup) is cr.Tensor and dup.requires_grad and dup.is_leaf
+        assert_array_equal(dup.numpy(), X)
+        assert_array_equal(dup.grad, 2 * X)
+    assert copy.copy(w)._value is w._value and copy.deepcopy(w)._value is not w._value

@@ -14,7 +14,7 @@ from chainrule.core import (  # noqa: F401
 )
 from chainrule.ops import defjvp, defvjp, primitive  # noqa: F401
 from chainrule.ops.indexing import index_update  # noqa: F401
-from chainrule.ops.nnops import log_softmax, logsumexp, relu, sigmoid, softmax  # noqa: F401
+from chainrule.ops.nnops import dense, log_softmax, logsumexp, relu, sigmoid, softmax  # noqa: F401
 from chainrule.transforms import (  # noqa: F401
     grad, hessian, jacfwd, jacobian, jacrev, jvp, tree_flatten, tree_map, tree_unflatten, vmap,
     value_and_grad, vjp,

@@ -108,30 +108,42 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
     else:
         inner = [x._value if x.__class__ is Tensor and x._level == level else x for x in args]
         ans = node.out
-    vjps = prim.vjps if prim.variadic_vjp is None else None
+    shares = None
+    if prim.vjp_all is not None:   # the arguments' cotangents share work: one call for all
+        wanted = tuple(x.__class__ is Tensor and x._level == level and x.requires_grad
+                       for x in args)
+        joint = {**params, "wanted": wanted}
+        shares = (_checked_rule(prim.vjp_all, node, g, ans, inner, joint) if STATE.anomaly
+                  else prim.vjp_all(g, ans, *inner, **joint))
+        vjps = None
+    else:
+        vjps = prim.vjps if prim.variadic_vjp is None else None
     for i, x in enumerate(args):
         if x.__class__ is not Tensor or x._level != level or not x.requires_grad:
             continue
-        rule = vjps.get(i, MISSING) if vjps is not None else prim.vjp_rule(i)
-        if rule is None:
-            continue
-        if rule is MISSING:
-            raise missing_rule(prim, i, "reverse")
-        if STATE.anomaly:
-            gx = _checked_rule(rule, node, g, ans, inner, params, x)
+        if shares is not None:
+            gx = shares[i]
             if gx is None:
                 continue
         else:
-            gx = rule(g, ans, *inner, **params)
+            rule = vjps.get(i, MISSING) if vjps is not None else prim.vjp_rule(i)
+            if rule is None:
+                continue
+            if rule is MISSING:
+                raise missing_rule(prim, i, "reverse")
+            gx = (_checked_rule(rule, node, g, ans, inner, params) if STATE.anomaly
+                  else rule(g, ans, *inner, **params))
             if gx is None:  # the rule gave this argument's share to another one (Gram products)
                 continue
-            value = inner[i]
-            try:
-                fits = gx.shape == value.shape and gx.dtype == value.dtype
-            except AttributeError:
-                fits = False
-            if not fits:
-                gx = fit_to(gx, value.shape, value.dtype)
+        value = inner[i]
+        try:
+            fits = gx.shape == value.shape and gx.dtype == value.dtype
+        except AttributeError:
+            fits = False
+        if not fits:
+            gx = fit_to(gx, value.shape, value.dtype)
+        if STATE.anomaly:
+            check_finite(gx, f"the backward rule of '{prim.name}'", _site(node))
         parent = x._node
         if parent is None:
             _accumulate_leaf(leaf_grads, x, gx)
@@ -142,20 +154,13 @@ def _backprop_node(node: Node, g: Any, level: int, keep_tensors: bool,
             parent.grad = parent.grad + gx
 
 
-def _checked_rule(rule: Any, node: Node, g: Any, ans: Any, inner: tuple, params: dict,
-                  x: Tensor) -> Any:
+def _checked_rule(rule: Any, node: Node, g: Any, ans: Any, inner: tuple, params: dict) -> Any:
     """A VJP rule under ``detect_anomaly``: a NaN/inf anywhere inside names this rule."""
-    what = f"the backward rule of '{node.prim.name}'"
     try:
-        gx = rule(g, ans, *inner, **params)
-        if gx is None:
-            return None
-        gx = fit_to(gx, x.shape, x.dtype)
+        return rule(g, ans, *inner, **params)
     except Anomaly as inner_anomaly:
-        raise Anomaly(f"detect_anomaly: {what} produced {inner_anomaly.bad}{_site(node)}",
-                      inner_anomaly.bad) from None
-    check_finite(gx, what, _site(node))
-    return gx
+        raise Anomaly(f"detect_anomaly: the backward rule of '{node.prim.name}' produced "
+                      f"{inner_anomaly.bad}{_site(node)}", inner_anomaly.bad) from None
 
 
 def _accumulate_leaf(leaf_grads: dict, leaf: Tensor, g: Any) -> None:

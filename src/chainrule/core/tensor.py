@@ -461,6 +461,8 @@ _REDUCTIONS = {prim.name: (prim, _reduction(prim)) for prim in (
     reductions.sum, reductions.mean, reductions.prod, reductions.max, reductions.min)}
 
 if FAST:
+    # copy.copy/deepcopy read a class's slots from __slots__, which the C base type has not
+    Tensor.__slotnames__ = [name for name in _SLOTS if name != "__weakref__"]
     # The C fast path calls the implementations, except two that spare a Python frame and
     # compute the same: NumPy's matmul (matmul's impl without the Gram flag) and, on an
     # ndarray, its own reduction method (what sum, mean, prod, max and min call for it).

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
-from chainrule.ops.nnops import affine
+from chainrule.ops.nnops import DENSE_ACTIVATIONS, dense
 
 from . import activations, initializers, regularizers
 from .module import Module, parameter
@@ -90,12 +90,12 @@ class Dense(Module):
         self._unseeded = False  # it has run: its weights are its own now
         if not isinstance(x, cr.Tensor):
             x = np.asarray(x, dtype=self.kernel.dtype)  # no copy when already right
-        if self.bias is not None and np.ndim(x) == 2:
-            z = affine(x, self.kernel, self.bias)  # x @ kernel + bias as one op (one graph node)
-        else:
-            z = x @ self.kernel
-            if self.bias is not None:
-                z = z + self.bias
+        activation = self.activation if activate else None
+        if self.bias is not None and np.ndim(x) == 2 and activation in DENSE_ACTIVATIONS:
+            return dense(x, self.kernel, self.bias, activation=activation)   # one graph node
+        z = x @ self.kernel
+        if self.bias is not None:
+            z = z + self.bias
         return self._activate(z) if activate else z
 
     def penalty(self) -> Any:

@@ -74,6 +74,10 @@ class Primitive:
     # optional joint JVP rule ``jvp_all(tangents, ans, *args, **params)`` for ops whose
     # tangent is best made in one go (``concatenate``): ``tangents[i]`` is None for zero.
     jvp_all: Callable | None = None
+    # optional joint VJP rule ``vjp_all(g, ans, *args, wanted, **params)`` for ops whose
+    # arguments' cotangents share work (the dense layer's ḡ ⊙ act'(ans)): ``wanted[i]`` says
+    # whether argument i needs one; returns a sequence with None where not wanted.
+    vjp_all: Callable | None = None
     # optional VJP rule maker for variadic ops: ``variadic_vjp(i)`` is the rule of argument i
     variadic_vjp: Callable[[int], Callable] | None = None
     # optional batching rule ``batch(args, batched, size, **params)`` (see ops/batching.py):
@@ -96,6 +100,10 @@ class Primitive:
         """Argument i's VJP rule; ``None`` if not differentiable; MISSING if undeclared."""
         if self.variadic_vjp is not None:
             return self.variadic_vjp(i)
+        if self.vjp_all is not None:   # the joint rule, asked for argument i only
+            joint = self.vjp_all
+            return lambda g, ans, *args, **params: joint(
+                g, ans, *args, wanted=tuple(j == i for j in range(len(args))), **params)[i]
         return self.vjps.get(i, MISSING)
 
     def jvp_rule(self, i: int) -> Callable | None:

@@ -26,7 +26,7 @@ def _has_rules(prim: Primitive, mode: str) -> bool:
     """Does every differentiable argument of ``prim`` have a rule for ``mode``?"""
     if mode == "fwd" and prim.jvp_all is not None:
         return True
-    if mode == "rev" and prim.variadic_vjp is not None:
+    if mode == "rev" and (prim.variadic_vjp is not None or prim.vjp_all is not None):
         return True
     table = prim.vjps if mode == "rev" else prim.jvps
     other = prim.jvps if mode == "rev" else prim.vjps
