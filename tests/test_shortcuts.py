@@ -2,8 +2,9 @@
 
 * A Gram product ``A @ A.T`` has a one-product reverse rule, (Ḡ + Ḡᵀ) A, used
   only when the right operand is the transpose of the left one in the graph.
-* ``logabsdet`` and ``solve`` keep SciPy's factorization for their rules;
-  without SciPy (hidden here by a fixture) NumPy does the work.
+* ``logabsdet`` and ``solve`` keep a LAPACK factorization for their rules, from
+  NumPy's own OpenBLAS or SciPy's; with neither (the fixture's "none") NumPy does
+  the work.
 """
 
 import gc
@@ -79,13 +80,16 @@ def test_the_trace_shows_the_transposes_adjoint_and_no_engine_hint():
 
 # --- kept factorizations ------------------------------------------------------------------------
 
-@pytest.fixture(params=["scipy", "numpy"])
+FINDERS = {"numpy": _factor._numpy_lapack, "scipy": _factor._scipy_lapack, "none": lambda: None}
+
+
+@pytest.fixture(params=list(FINDERS))
 def backend(request, monkeypatch):
-    if request.param == "scipy":
-        if not _factor.usable(np.eye(2)):
-            pytest.skip("SciPy and threadpoolctl are not installed")
-    else:
-        monkeypatch.setattr(_factor, "lapack", None)
+    found = FINDERS[request.param]()
+    if request.param != "none" and found is None:
+        pytest.skip(f"no {request.param} LAPACK here")
+    monkeypatch.setitem(_factor._FOUND, "lapack", found)
+    _factor._kept.clear()
     return request.param
 
 
@@ -155,7 +159,7 @@ def test_kept_factors_are_never_used_for_a_users_own_call_after_an_in_place_chan
 
 def test_kept_factors_go_with_their_matrix_and_are_few():
     if not _factor.usable(np.eye(2)):
-        pytest.skip("SciPy and threadpoolctl are not installed")
+        pytest.skip("no LAPACK here")
     matrices = [_spd(3) for _ in range(10)]
     for m in matrices:
         _factor.factorize(m)
@@ -170,3 +174,37 @@ def test_kept_factors_go_with_their_matrix_and_are_few():
 def test_mirroring_the_lower_triangle_block_by_block(n):
     c = np.asfortranarray(rng.normal(size=(n, n)))
     assert_allclose(_factor._mirror_lower(c.copy()), np.tril(c) + np.tril(c, -1).T, rtol=0)
+
+
+def test_the_trace_loss_gradient_equals_its_closed_form(backend):
+    n, alpha, beta = 6, 0.7, 2.0
+    a, b = rng.normal(size=(n, n)), rng.normal(size=(n, n))
+
+    def loss(a):
+        k = alpha * (a @ a.T) + np.eye(n) / beta
+        return -0.5 * cnp.trace(cnp.linalg.solve(k, b @ b.T))
+
+    k = alpha * a @ a.T + np.eye(n) / beta
+    kb = np.linalg.solve(k, b)
+    assert_allclose(cr.grad(loss)(a), alpha * kb @ kb.T @ a, rtol=1e-10)
+
+
+def test_the_lapack_is_chosen_by_the_environment(monkeypatch):
+    for choice in ("none", "numpy", "scipy"):
+        monkeypatch.setenv("CHAINRULE_LAPACK", choice)
+        monkeypatch.setattr(_factor, "_FOUND", {})
+        found = _factor.lapack()
+        assert found is None if choice == "none" else found is None or found.name == choice
+
+
+def test_numpys_own_openblas_is_used_where_numpy_ships_it():
+    import glob
+    import os
+
+    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs",
+                                  "libscipy_openblas64_*"))
+    if not libs:
+        pytest.skip("this NumPy does not ship scipy-openblas64")
+    found = _factor._numpy_lapack()
+    assert found is not None and found._lib._name in libs   # NumPy's own file: its thread pool
+    assert _factor._answers_right(found)

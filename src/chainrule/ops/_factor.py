@@ -1,71 +1,233 @@
-"""Factorizations kept from the forward pass for the backward pass (SciPy's LAPACK).
+"""Factorizations kept from the forward pass for the backward pass (LAPACK).
 
 NumPy's ``linalg`` factorizes inside every call and hands back only the answer,
 so a backward pass built on it factorizes the same matrix again: the rule of
-``log|det A|`` needs A⁻¹, the rule of ``solve(A, B)`` solves with Aᵀ. When SciPy
-is installed (the ``linalg`` extra), ``logabsdet`` and ``solve`` factorize a
-2-D matrix once and keep the factors; the rules, which run on that same
-matrix, reuse them:
+``log|det A|`` needs A⁻¹, the rule of ``solve(A, B)`` solves with Aᵀ. Where a
+LAPACK is reachable, ``logabsdet`` and ``solve`` factorize a 2-D matrix once and
+keep the factors; the rules, which run on that same matrix, reuse them:
 
 * an exactly symmetric positive definite matrix gets Cholesky, A = L Lᵀ
   (half the work of LU; A⁻¹ from L costs a third of a general inverse);
 * any other square matrix gets LU with partial pivoting, P A = L U.
 
-SciPy's wheels bring their own OpenBLAS, beside NumPy's. Two OpenBLAS thread
-pools taking turns on the same cores cost milliseconds per turn (the idle
-pool's threads spin), so SciPy's pool is held to one thread for these calls
-(with ``threadpoolctl``, part of the ``linalg`` extra; without it, NumPy
-does the work).
+Which LAPACK (the first that works; ``CHAINRULE_LAPACK=numpy|scipy|none`` picks one):
+
+* **numpy**: the LAPACK inside NumPy's own OpenBLAS. NumPy's wheels on Linux and
+  Windows ship ``scipy-openblas64`` (``numpy.libs/``), which exports LAPACK with
+  64-bit integers under ``scipy_<routine>_64_`` names; chainrule calls it with ctypes,
+  checks it once on small matrices against NumPy, and so runs on the very thread pool
+  NumPy's matmul uses. Nothing to install.
+* **scipy**: SciPy's LAPACK wrappers (the ``linalg`` extra). SciPy's wheels bring a
+  second OpenBLAS; two pools taking turns on the same cores cost milliseconds a turn
+  (the idle pool's threads spin), so SciPy's is held to one thread around these calls
+  (with ``threadpoolctl``; without it, SciPy is not used).
+* **none**: NumPy does the work, factorizing in every call, as before.
 
 Factors are kept for the last few matrices only, each held by a weak reference
 to its matrix (when the matrix goes, so does the entry). Only the rules ask
 for kept factors (``reuse=True``): a user's own ``inv(A)`` always factorizes,
 so an array changed in place between two calls is never answered from a stale
-factor. Without SciPy, or for stacks of matrices, NumPy does the work as before.
+factor. Stacks of matrices go to NumPy.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import glob
+import os
 import weakref
 
 from chainrule.backend import xp
 
-try:  # optional: the best tool for keeping a factorization, not needed for correctness
-    from scipy.linalg import lapack
-except ImportError:  # pragma: no cover - exercised by the tests that hide SciPy
-    lapack = None
 
-_pools: list | None = None   # BLAS pools loaded beside NumPy's (SciPy's own), found on first use
+# --- the LAPACKs ---------------------------------------------------------------------------------
+#
+# Both speak SciPy's convention: column-major (Fortran-ordered) results, pivots counted from 0,
+# ``info`` last; potrf/potrs/potri work on the lower triangle.
 
+class ScipyLapack:
+    """SciPy's LAPACK wrappers, SciPy's own BLAS pool held to one thread around each call."""
 
-def _other_pools() -> list:
-    """SciPy's BLAS thread pools when they are not NumPy's; with no threadpoolctl, SciPy is not used."""
-    global _pools, lapack
-    if _pools is None:
+    name = "scipy"
+
+    def __init__(self, lapack, pools):
+        self._lapack, self._pools = lapack, pools
+
+    def _run(self, name, a, *args, **kwargs):
+        routine = getattr(self._lapack, ("s" if a.dtype == xp.float32 else "d") + name)
+        if not self._pools:
+            return routine(a, *args, **kwargs)
+        before = [lib.get_num_threads() for lib in self._pools]
+        for lib in self._pools:
+            lib.set_num_threads(1)
         try:
-            from threadpoolctl import ThreadpoolController
-            blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-        except Exception:   # no threadpoolctl, or it cannot see the libraries: NumPy does it all
-            _pools, lapack = [], None
-            return _pools
-        _pools = [lib for lib in blas if "numpy" not in lib.filepath.lower()] if len(blas) > 1 else []
-    return _pools
+            return routine(a, *args, **kwargs)
+        finally:
+            for lib, n in zip(self._pools, before):
+                lib.set_num_threads(n)
+
+    def potrf(self, a):
+        return self._run("potrf", a, lower=1, clean=0)
+
+    def potrs(self, c, b):
+        return self._run("potrs", c, b, lower=1)
+
+    def potri(self, c):
+        return self._run("potri", c, lower=1)
+
+    def getrf(self, a):
+        return self._run("getrf", a)
+
+    def getrs(self, lu, piv, b, transposed):
+        return self._run("getrs", lu, piv, b, trans=int(transposed))
+
+    def getri(self, lu, piv):
+        return self._run("getri", lu, piv)
 
 
-def _call(routine, *args, **kwargs):
-    """Run a SciPy LAPACK routine with SciPy's own BLAS pool (if separate) at one thread."""
-    pools = _other_pools()
-    if not pools:
-        return routine(*args, **kwargs)
-    before = [lib.get_num_threads() for lib in pools]
-    for lib in pools:
-        lib.set_num_threads(1)
+_I64, _ADDRESS = ctypes.c_int64, ctypes.c_void_p
+
+
+class NumpyLapack:
+    """LAPACK from NumPy's own OpenBLAS (scipy-openblas64) through ctypes, Fortran interface.
+
+    Every argument by reference, integers 64-bit, and one hidden length per character
+    argument at the end (gfortran's convention; ignored by OpenBLAS's own C routines).
+    """
+
+    name = "numpy"
+
+    def __init__(self, lib):
+        self._lib = lib
+
+    @functools.lru_cache(maxsize=None)
+    def _routine(self, name, dtype):
+        fn = getattr(self._lib, f"scipy_{'s' if dtype == xp.float32 else 'd'}{name}_64_")
+        fn.restype = None
+        return fn
+
+    def _call(self, name, a, chars, *args):
+        """``name`` on ``a``'s type: ``chars`` (one-letter options), then ``args``; returns info."""
+        info = _I64(0)
+        fn = self._routine(name, a.dtype)
+        fn(*[ctypes.c_char_p(c.encode()) for c in chars], *[_ref(x) for x in args],
+           ctypes.byref(info), *[ctypes.c_size_t(1) for _ in chars])
+        return info.value
+
+    def potrf(self, a):
+        c = a.copy().T            # Fortran order; a is exactly symmetric here, so c equals a
+        n = len(c)
+        return c, self._call("potrf", c, "L", n, c, n)
+
+    def potrs(self, c, b):
+        x = xp.array(b, order="F")
+        n = len(c)
+        return x, self._call("potrs", c, "L", n, _columns(x), c, n, x, n)
+
+    def potri(self, c):
+        inverse = xp.array(c, order="F")
+        n = len(c)
+        return inverse, self._call("potri", c, "L", n, inverse, n)
+
+    def getrf(self, a):
+        lu = xp.array(a, order="F")
+        n = len(lu)
+        piv = xp.empty(n, dtype=xp.int64)
+        info = self._call("getrf", lu, "", n, n, lu, n, piv)
+        return lu, piv - 1, info
+
+    def getrs(self, lu, piv, b, transposed):
+        x = xp.array(b, order="F")
+        n = len(lu)
+        return x, self._call("getrs", lu, "T" if transposed else "N", n, _columns(x), lu, n,
+                             piv + 1, x, n)
+
+    def getri(self, lu, piv):
+        inverse = xp.array(lu, order="F")
+        n = len(lu)
+        work = xp.empty(max(1, 64 * n), dtype=lu.dtype)
+        return inverse, self._call("getri", lu, "", n, inverse, n, piv + 1, work, len(work))
+
+
+def _ref(x):
+    """A Fortran argument: an array's data pointer, or an integer by reference."""
+    if isinstance(x, xp.ndarray):
+        return _ADDRESS(x.ctypes.data)
+    return ctypes.byref(_I64(x))
+
+
+def _columns(b):
+    return 1 if b.ndim == 1 else b.shape[1]
+
+
+def _numpy_lapack():
+    """NumPy's bundled OpenBLAS, if this NumPy has one with 64-bit LAPACK and it answers right."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(xp.__file__)))
+    for path in sorted(glob.glob(os.path.join(here, "numpy.libs", "libscipy_openblas64_*"))):
+        try:
+            lib = ctypes.CDLL(path)     # already loaded by NumPy: the same library, the same pool
+            names = [f"scipy_{t}{r}_64_" for t in "sd"
+                     for r in ("potrf", "potrs", "potri", "getrf", "getrs", "getri")]
+            if all(hasattr(lib, name) for name in names):
+                candidate = NumpyLapack(lib)
+                if _answers_right(candidate):
+                    return candidate
+        except (OSError, ValueError, AttributeError, xp.linalg.LinAlgError):
+            continue
+    return None
+
+
+def _scipy_lapack():
+    """SciPy's LAPACK, with the BLAS pools beside NumPy's (SciPy's own) found by threadpoolctl."""
     try:
-        return routine(*args, **kwargs)
-    finally:
-        for lib, n in zip(pools, before):
-            lib.set_num_threads(n)
+        from scipy.linalg import lapack
+        from threadpoolctl import ThreadpoolController
+        blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    except Exception:   # not installed, or the pools cannot be seen: not used
+        return None
+    pools = [lib for lib in blas if "numpy" not in lib.filepath.lower()] if len(blas) > 1 else []
+    return ScipyLapack(lapack, pools)
+
+
+def _answers_right(lapack) -> bool:
+    """Cholesky, LU and their solves and inverses on small matrices, against NumPy."""
+    spd = xp.array([[4.0, 2.0, 0.5], [2.0, 3.0, 1.0], [0.5, 1.0, 2.0]])
+    general = xp.array([[0.0, 2.0, 1.0], [3.0, 1.0, 0.0], [1.0, 0.0, 4.0]])   # needs pivoting
+    rhs = xp.array([[1.0, 0.0], [2.0, 1.0], [3.0, -1.0]])
+    for dtype, tolerance in ((xp.float64, 1e-12), (xp.float32, 1e-5)):
+        a, m, b = spd.astype(dtype), general.astype(dtype), rhs.astype(dtype)
+        c, info = lapack.potrf(a)
+        ok = info == 0 and xp.allclose(xp.tril(c), xp.linalg.cholesky(a), atol=tolerance)
+        x, info = lapack.potrs(c, b)
+        ok = ok and info == 0 and xp.allclose(x, xp.linalg.solve(a, b), atol=tolerance)
+        inverse, info = lapack.potri(c)
+        ok = ok and info == 0 and xp.allclose(xp.tril(inverse), xp.tril(xp.linalg.inv(a)),
+                                              atol=tolerance)
+        lu, piv, info = lapack.getrf(m)
+        ok = ok and info == 0
+        for transposed in (False, True):
+            x, info = lapack.getrs(lu, piv, b[:, 0], transposed)
+            ok = ok and info == 0 and xp.allclose(x, xp.linalg.solve(m.T if transposed else m,
+                                                                     b[:, 0]), atol=tolerance)
+        inverse, info = lapack.getri(lu, piv)
+        ok = ok and info == 0 and xp.allclose(inverse, xp.linalg.inv(m), atol=tolerance)
+        if not ok:
+            return False
+    return True
+
+
+_FOUND: dict = {}
+
+
+def lapack():
+    """The LAPACK the kept factorizations use (found on first use), or None."""
+    if "lapack" not in _FOUND:
+        choice = os.environ.get("CHAINRULE_LAPACK", "").strip().lower()
+        finders = {"numpy": [_numpy_lapack], "scipy": [_scipy_lapack], "none": []}.get(
+            choice, [_numpy_lapack, _scipy_lapack])
+        _FOUND["lapack"] = next((found for found in (find() for find in finders) if found), None)
+    return _FOUND["lapack"]
 
 
 _KEEP = 4          # matrices whose factors are kept at once
@@ -73,12 +235,13 @@ _kept: dict = {}   # id(matrix) -> (weak reference to it, factors)
 
 
 class Factors:
-    """One square matrix factorized by LAPACK: Cholesky (``cho``) or LU (``lu``, ``piv``)."""
+    """One square matrix factorized by ``lapack``: Cholesky (``cho``) or LU (``lu``, ``piv``)."""
 
-    __slots__ = ("cho", "lu", "piv", "singular")
+    __slots__ = ("lapack", "cho", "lu", "piv", "singular", "_inverse")
 
-    def __init__(self, cho=None, lu=None, piv=None, singular=False):
-        self.cho, self.lu, self.piv, self.singular = cho, lu, piv, singular
+    def __init__(self, lapack, cho=None, lu=None, piv=None, singular=False):
+        self.lapack, self.cho, self.lu, self.piv, self.singular = lapack, cho, lu, piv, singular
+        self._inverse = None
 
     def logabsdet(self):
         """``(sign, log|det A|)`` from the diagonal of the factors."""
@@ -96,10 +259,9 @@ class Factors:
         """A⁻¹ b, or A⁻ᵀ b when ``transposed`` (b a vector or a matrix of columns)."""
         self._nonsingular()
         if self.cho is not None:   # A is symmetric: Aᵀ = A
-            x, info = _call(_routine("potrs", self.cho), self.cho, b, lower=1)
+            x, info = self.lapack.potrs(self.cho, b)
         else:
-            x, info = _call(_routine("getrs", self.lu), self.lu, self.piv, b,
-                             trans=int(transposed))
+            x, info = self.lapack.getrs(self.lu, self.piv, b, transposed)
         _check(info, "solve")
         return x
 
@@ -107,12 +269,23 @@ class Factors:
         """A⁻¹ (for Cholesky: from the lower triangle LAPACK fills, mirrored)."""
         self._nonsingular()
         if self.cho is not None:
-            c, info = _call(_routine("potri", self.cho), self.cho, lower=1)
+            c, info = self.lapack.potri(self.cho)
             _check(info, "inv")
             return _mirror_lower(c)
-        inv, info = _call(_routine("getri", self.lu), self.lu, self.piv)
+        inverse, info = self.lapack.getri(self.lu, self.piv)
         _check(info, "inv")
-        return inv
+        return inverse
+
+    def solve_many(self, b, transposed=False):
+        """A⁻¹ b (or A⁻ᵀ b) for many columns, as one product with A⁻¹ (made once, kept).
+
+        For the rules only: each column's value is as accurate as a solve's (both err
+        by about cond(A)·ε), its residual is not; and on OpenBLAS a triangular solve
+        for n columns takes three times as long as a product. Forward solves stay solves.
+        """
+        if self._inverse is None:
+            self._inverse = self.inverse()
+        return xp.matmul(self._inverse.T if transposed else self._inverse, b)
 
     def _nonsingular(self):
         if self.singular:  # as NumPy says it
@@ -134,14 +307,22 @@ def _mirror_lower(c, block=64):
     return c
 
 
+def _symmetric(a, block=64):
+    """Whether ``a`` equals its transpose exactly, compared block by block (as _mirror_lower)."""
+    if a[0, -1] != a[-1, 0]:
+        return False
+    n = len(a)
+    for i in range(0, n, block):
+        for j in range(i, n, block):
+            if not xp.array_equal(a[i:i + block, j:j + block], a[j:j + block, i:i + block].T):
+                return False
+    return True
+
+
 @functools.lru_cache(maxsize=8)
 def _upper(n):
     """The mask of the strict upper triangle of an n×n matrix."""
     return xp.triu(xp.ones((n, n), dtype=bool), 1)
-
-
-def _routine(name, a):
-    return getattr(lapack, ("s" if a.dtype == xp.float32 else "d") + name)
 
 
 def _check(info, op):
@@ -152,8 +333,8 @@ def _check(info, op):
 
 
 def usable(a, b=None) -> bool:
-    """Whether LAPACK here can factorize ``a`` (and solve for ``b``): SciPy, one real square matrix."""
-    return (type(a) is xp.ndarray and _other_pools() is not None and lapack is not None and a.ndim == 2
+    """Whether a LAPACK here can factorize ``a`` (and solve for ``b``): one real square matrix."""
+    return (type(a) is xp.ndarray and lapack() is not None and a.ndim == 2
             and a.shape[0] == a.shape[1] > 0 and a.dtype in (xp.float64, xp.float32)
             and (b is None or (type(b) is xp.ndarray and b.dtype == a.dtype
                                and b.ndim in (1, 2) and b.shape[0] == a.shape[0])))
@@ -161,16 +342,16 @@ def usable(a, b=None) -> bool:
 
 def factorize(a) -> Factors:
     """Factorize ``a`` (Cholesky if it is symmetric positive definite, else LU) and keep it."""
-    factors = None
-    if a[0, -1] == a[-1, 0] and xp.array_equal(a, a.T):
-        cho, info = _call(_routine("potrf", a), a, lower=1, clean=0)
+    factors, found = None, lapack()
+    if _symmetric(a):
+        cho, info = found.potrf(a)
         if info == 0:
-            factors = Factors(cho=cho)
+            factors = Factors(found, cho=cho)
     if factors is None:
-        lu, piv, info = _call(_routine("getrf", a), a)
+        lu, piv, info = found.getrf(a)
         if info < 0:  # pragma: no cover
             raise ValueError(f"LU factorization: LAPACK rejected argument {-info}")
-        factors = Factors(lu=lu, piv=piv, singular=info > 0)   # singular: raises when used
+        factors = Factors(found, lu=lu, piv=piv, singular=info > 0)   # singular: raises when used
     _keep(a, factors)
     return factors
 

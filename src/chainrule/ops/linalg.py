@@ -343,13 +343,16 @@ slogdet_sign = nondifferentiable(_slogdet_sign_impl, "slogdet_sign")
 def _solve_impl(a, b, transposed=False, reuse=False):
     """A⁻¹B, or A⁻ᵀB when ``transposed``; ``reuse`` (rules only) takes A's kept factors.
 
-    With SciPy, a solve for a few columns factorizes A and keeps the factors for
-    the rule's solve with Aᵀ; for many columns NumPy's solve is faster (it runs
-    on NumPy's own BLAS threads), unless A's factors are kept already.
+    Where a LAPACK is reachable (ops/_factor.py) a solve factorizes A and keeps the
+    factors for the rule's solve with Aᵀ; with SciPy's, which runs on one thread beside
+    NumPy's pool, only for a few columns: for many, NumPy's own solve is quicker.
     """
     if _factor.usable(a, b):
         factors = _factor.kept(a) if reuse else None
-        if factors is None and (b.ndim == 1 or 4 * b.shape[1] <= b.shape[0]):
+        if factors is not None and b.ndim == 2 and 4 * b.shape[1] > b.shape[0]:
+            return factors.solve_many(b, transposed)   # a rule's solve for many columns
+        if factors is None and (_factor.lapack().name == "numpy" or b.ndim == 1
+                                or 4 * b.shape[1] <= b.shape[0]):
             factors = _factor.factorize(a)
         if factors is not None:
             return factors.solve(b, transposed)
