@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.numpy as cnp
 from chainrule import nn, optim
 from chainrule.data import digits
 
@@ -598,3 +599,29 @@ def test_jit_compile_trains_to_the_same_weights_as_the_eager_steps(loss, last, l
         np.testing.assert_array_equal(a, b)
     stats = jitted._recorded_step.stats
     assert stats["recorded"] == 2 and stats["replayed"] > 0   # two batch shapes: 16 and 6
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "tanh"])
+def test_a_dense_layer_is_one_fused_node_with_the_gradients_of_the_three_ops(activation):
+    layer = cr.nn.Dense(3, activation=activation, seed=1)
+    x = np.random.default_rng(2).normal(size=(5, 4)).astype(np.float32)
+    out = layer(x)
+    assert out._node.prim.name == "dense" and out.dtype == np.float32
+    written_out = {None: lambda z: z, "relu": cr.relu, "sigmoid": cr.sigmoid, "tanh": cnp.tanh}
+
+    def fused(w, b, x):
+        return cnp.sum(cr.dense(x, w, b, activation=activation) ** 2)
+
+    def three_ops(w, b, x):
+        return cnp.sum(written_out[activation](x @ w + b) ** 2)
+
+    args = (layer.kernel.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64) + 0.1,
+            x.astype(np.float64))
+    for got, want in zip(cr.grad(fused, argnums=(0, 1, 2))(*args),
+                         cr.grad(three_ops, argnums=(0, 1, 2))(*args)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_names_the_activations_it_fuses():
+    with pytest.raises(ValueError, match="dense: activation must be one of None, 'relu'"):
+        cr.dense(np.ones((2, 3)), np.ones((3, 2)), np.zeros(2), activation="softmax")

@@ -173,7 +173,11 @@ binary_op(PyObject *a, PyObject *b, PyObject *impl, PyObject *left, PyObject *ri
     if ((!ta || untracked(a)) && (!tb || untracked(b)) && !anomaly_on()) {
         PyObject *args[2] = {ta ? ((TensorObject *)a)->value : a,
                              tb ? ((TensorObject *)b)->value : b};
+        Py_INCREF(args[0]);   /* held for the call, whatever it does to the tensors */
+        Py_INCREF(args[1]);
         PyObject *r = PyObject_Vectorcall(impl, args, 2, NULL);
+        Py_DECREF(args[0]);
+        Py_DECREF(args[1]);
         if (r != NULL)
             return wrap(r);
         if (!recoverable())
@@ -195,7 +199,9 @@ unary_op(PyObject *a, PyObject *impl, PyObject *slow)
         return NULL;
     }
     if (untracked(a) && !anomaly_on()) {
-        PyObject *r = PyObject_Vectorcall(impl, &((TensorObject *)a)->value, 1, NULL);
+        PyObject *value = Py_NewRef(((TensorObject *)a)->value);
+        PyObject *r = PyObject_Vectorcall(impl, &value, 1, NULL);
+        Py_DECREF(value);
         if (r != NULL)
             return wrap(r);
         if (!recoverable())
@@ -238,9 +244,10 @@ reduction(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     for (Py_ssize_t i = 0; i < total; i++)
         stack[i + 1] = args[i];
     if (untracked(self) && !anomaly_on()) {
-        stack[0] = ((TensorObject *)self)->value;
+        stack[0] = Py_NewRef(((TensorObject *)self)->value);
         PyObject *impl = Py_IS_TYPE(stack[0], array_type) ? reduction_method[op] : reduction_impl[op];
         PyObject *r = PyObject_Vectorcall(impl, stack, nargs + 1, kwnames);
+        Py_DECREF(stack[0]);
         if (r != NULL)
             return wrap(r);
         if (!recoverable())

@@ -50,9 +50,9 @@ from typing import Any as _Any, Callable as _Callable, NamedTuple as _NamedTuple
 
 import numpy as _np
 
-from chainrule.core.tensor import Tensor as _Tensor
 from chainrule._native import FAST as _FAST
 from chainrule.core.tensor import PLAIN as _PLAIN
+from chainrule.core.tensor import Tensor as _Tensor
 from chainrule.core.tensor import binary_operator as _binary_operator
 from chainrule.core.tensor import unary_operator as _unary_operator
 from chainrule.ops import compare as _cmp

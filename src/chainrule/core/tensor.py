@@ -443,18 +443,11 @@ PLAIN = frozenset({_np.ndarray, float, int, bool, complex, _np.float64, _np.floa
 
 # Tensor's operators. Each is a Python function with the fast path first (binary_operator);
 # with the C module, TensorBase's slots run that fast path and call these for the rest.
-_BINARY = {
-    "add": (elementwise.add, binary_operator(elementwise.add),
-            binary_operator(elementwise.add, reflected=True)),
-    "sub": (elementwise.subtract, binary_operator(elementwise.subtract),
-            binary_operator(elementwise.subtract, reflected=True)),
-    "mul": (elementwise.multiply, binary_operator(elementwise.multiply),
-            binary_operator(elementwise.multiply, reflected=True)),
-    "truediv": (elementwise.divide, binary_operator(elementwise.divide),
-                binary_operator(elementwise.divide, reflected=True)),
-    "matmul": (linalg.matmul, binary_operator(linalg.matmul, general=linalg.product),  # Gram
-               binary_operator(linalg.matmul, reflected=True)),
-}
+_BINARY = {name: (prim, binary_operator(prim), binary_operator(prim, reflected=True))
+           for name, prim in {"add": elementwise.add, "sub": elementwise.subtract,
+                              "mul": elementwise.multiply, "truediv": elementwise.divide}.items()}
+_BINARY["matmul"] = (linalg.matmul, binary_operator(linalg.matmul, general=linalg.product),  # Gram
+                     binary_operator(linalg.matmul, reflected=True))
 _UNARY = {"neg": (elementwise.negative, unary_operator(elementwise.negative)),
           "abs": (elementwise.abs, unary_operator(elementwise.abs))}
 _REDUCTIONS = {prim.name: (prim, _reduction(prim)) for prim in (
