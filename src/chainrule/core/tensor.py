@@ -7,6 +7,7 @@ a higher level). A tensor's ``_value`` is the value one level down.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as _np  # only for conversions at the edge (__array__, repr, tensor())
@@ -88,7 +89,7 @@ class Tensor(FAST.TensorBase if FAST else object):
 
     @property
     def size(self) -> int:
-        return int(_np.prod(self.shape, dtype=_np.int64))
+        return math.prod(self.shape)
 
     @property
     def dtype(self) -> Any:

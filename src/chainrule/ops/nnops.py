@@ -116,10 +116,10 @@ def _dense_impl(x, w, b, activation=None):
     if activation not in DENSE_ACTIVATIONS:
         raise ValueError(f"dense: activation must be one of {DENSE_ACTIVATIONS}, "
                          f"got {activation!r}")
-    if xp.ndim(x) != 2 or xp.ndim(w) != 2 or xp.ndim(b) != 1:
+    if _rank(x) != 2 or _rank(w) != 2 or _rank(b) != 1:
         raise ValueError("dense takes rows x (n, in), weights (in, out) and a bias (out,)")
     out = xp.matmul(x, w)
-    if out.dtype == xp.result_type(out, b):
+    if out.dtype == getattr(b, "dtype", None) or out.dtype == xp.result_type(out, b):
         out += b                          # in place: the product is a fresh array
     else:
         out = out + b
@@ -130,6 +130,10 @@ def _dense_impl(x, w, b, activation=None):
     elif activation == "sigmoid":
         out = _sigmoid_impl(out)
     return out
+
+
+def _rank(v):
+    return v.ndim if v.__class__ is xp.ndarray else xp.ndim(v)
 
 
 def _dense_reference(x, w, b, activation=None):
