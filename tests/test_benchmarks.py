@@ -36,3 +36,13 @@ def test_quick_benchmark_run_writes_results_with_the_expected_keys(tmp_path):
             assert abs(ours - floor) <= 1e-8 * abs(floor)
     assert "W2" in done.stdout and "× NumPy" in done.stdout
     assert "cr.compile against jax.jit and torch.compile" in done.stdout
+
+
+def test_the_interleaved_w1_comparison_prints_a_ratio_per_trainer(capsys):
+    from benchmarks import interleaved
+
+    assert interleaved.main(["--batch", "4", "--rounds", "1", "--steps", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("W1 step, batch 4")
+    assert [line.split()[0] for line in lines[1:]] == ["numpy", "chainrule", "chainrule-nn"]
+    assert all("× NumPy" in line for line in lines[1:])
