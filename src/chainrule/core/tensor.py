@@ -13,6 +13,7 @@ from typing import Any
 import numpy as _np  # only for conversions at the edge (__array__, repr, tensor())
 
 from chainrule._native import FAST
+from chainrule.backend import xp
 from chainrule.core.trace import BATCH, RECORD, STATE, TAPE_TRACE, Trace, _sequence, user_frame
 
 
@@ -439,8 +440,8 @@ def _reduction(prim: Any) -> Any:
 
 
 # What the facade's ufuncs hand to NumPy's own ufunc unchanged: arrays and numbers.
-PLAIN = frozenset({_np.ndarray, float, int, bool, complex, _np.float64, _np.float32, _np.float16,
-                   _np.int64, _np.int32, _np.bool_, _np.complex128})
+PLAIN = frozenset({xp.ndarray, float, int, bool, complex, xp.float64, xp.float32, xp.float16,
+                   xp.int64, xp.int32, xp.bool_, xp.complex128})
 
 # Tensor's operators. Each is a Python function with the fast path first (binary_operator);
 # with the C module, TensorBase's slots run that fast path and call these for the rest.
@@ -458,14 +459,14 @@ if FAST:
     # copy.copy/deepcopy read a class's slots from __slots__, which the C base type has not
     Tensor.__slotnames__ = [name for name in _SLOTS if name != "__weakref__"]
     # The C fast path calls the implementations, except two that spare a Python frame and
-    # compute the same: NumPy's matmul (matmul's impl without the Gram flag) and, on an
-    # ndarray, its own reduction method (what sum, mean, prod, max and min call for it).
+    # compute the same: the backend's matmul (matmul's impl without the Gram flag) and, on
+    # an array, its own reduction method (what sum, mean, prod, max and min call for it).
     FAST.setup(tensor=Tensor, tape_trace=TAPE_TRACE, tape_level=TAPE_TRACE.level, state=STATE,
-               plain=PLAIN, array=_np.ndarray,
-               binary={name: (_np.matmul if name == "matmul" else prim.impl, left, right)
+               plain=PLAIN, array=xp.ndarray,
+               binary={name: (xp.matmul if name == "matmul" else prim.impl, left, right)
                        for name, (prim, left, right) in _BINARY.items()},
                unary={name: (prim.impl, op) for name, (prim, op) in _UNARY.items()},
-               reductions={name: (prim.impl, method, getattr(_np.ndarray, name))
+               reductions={name: (prim.impl, method, getattr(xp.ndarray, name))
                            for name, (prim, method) in _REDUCTIONS.items()})
 else:
     for _name, (_prim, _left, _right) in _BINARY.items():
