@@ -151,7 +151,14 @@ cosh = _unary(xp.cosh, "cosh")
 elementwise(cosh, lambda ans, x: sinh(x))
 
 tanh = _unary(xp.tanh, "tanh")
-elementwise(tanh, lambda ans, x: subtract(1.0, square(ans)))   # d tanh = (1 - tanh²) dx
+
+
+def tanh_slope(ans, x=None):
+    """d tanh = (1 − tanh²) dx, from the output (the fused dense layer reads it too)."""
+    return subtract(1.0, square(ans))
+
+
+elementwise(tanh, tanh_slope)
 
 # --- piecewise ----------------------------------------------------------------------------
 

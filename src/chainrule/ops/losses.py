@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from chainrule.backend import xp
 from chainrule.ops._primitive import primitive, rules
-from chainrule.ops.nnops import _logsumexp_impl, _softmax_impl
+from chainrule.ops.nnops import _logsumexp_impl
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -90,22 +90,6 @@ def _dce_dlogits(x, y, axis):
     return subtract(multiply(softmax(x, axis=axis), sum(y, axis=axis, keepdims=True)), y)
 
 
-def _dce_logits_vjp(g, ans, x, y, axis=-1, reduction="mean"):
-    """x̄ = ḡ_row ⊙ (softmax(x) Σ y − y); on plain arrays (a first-order pass) in one buffer."""
-    if _plain(g) and _plain(y) and type(x) is xp.ndarray:
-        out = _softmax_impl(x, axis)          # a fresh array: the rest happens in it
-        out *= xp.sum(y, axis=axis, keepdims=True)
-        out -= y
-        out *= xp.expand_dims(g, axis) if reduction == "none" else (
-            g / _rows(x, axis) if reduction == "mean" else g)
-        return out
-    return multiply(_row_cotangent(g, x, axis, reduction), _dce_dlogits(x, y, axis))
-
-
-def _plain(v):
-    return type(v) is xp.ndarray or isinstance(v, (int, float, xp.generic))
-
-
 def _dce_dlabels(x, axis):
     return negative(log_softmax(x, axis=axis))
 
@@ -133,7 +117,8 @@ softmax_cross_entropy = primitive(
     _softmax_cross_entropy_impl, name="softmax_cross_entropy", cases=_CE_CASES,
     make_args=_probability_rows, reference=_softmax_cross_entropy_reference)
 rules(softmax_cross_entropy,
-      vjp=[_dce_logits_vjp,
+      vjp=[lambda g, ans, x, y, axis=-1, reduction="mean":
+           multiply(_row_cotangent(g, x, axis, reduction), _dce_dlogits(x, y, axis)),
            lambda g, ans, x, y, axis=-1, reduction="mean":
            multiply(_row_cotangent(g, x, axis, reduction), _dce_dlabels(x, axis))],
       jvp=[lambda t, ans, x, y, axis=-1, reduction="mean":

@@ -33,7 +33,14 @@ def _sigmoid_impl(x):
 
 sigmoid = primitive(_sigmoid_impl, name="sigmoid", shapes=UNARY,
                     reference=lambda x: 1.0 / (1.0 + xp.exp(-x)))
-elementwise(sigmoid, lambda ans, x: multiply(ans, subtract(1.0, ans)))
+
+
+def _sigmoid_slope(ans, x=None):
+    """d σ = σ (1 − σ) dx, from the output."""
+    return multiply(ans, subtract(1.0, ans))
+
+
+elementwise(sigmoid, _sigmoid_slope)
 
 
 def _relu_impl(x):
@@ -41,7 +48,14 @@ def _relu_impl(x):
 
 
 relu = primitive(_relu_impl, name="relu", shapes=UNARY, domain="nonzero", reference=_relu_impl)
-elementwise(relu, lambda ans, x: greater(x, 0))   # a mask keeps the dtype: g · [x > 0]
+
+
+def _relu_slope(ans, x=None):
+    """[x > 0], read from the output: relu(x) > 0 exactly where x > 0 (0 at the kink)."""
+    return greater(ans, 0)            # a mask keeps the dtype: g · [x > 0]
+
+
+elementwise(relu, _relu_slope)
 
 
 def _logsumexp_impl(x, axis=None, keepdims=False):
@@ -143,12 +157,8 @@ def _dense_reference(x, w, b, activation=None):
 
 
 def _dense_slope(ans, activation):
-    """act'(z) from y = act(z): [y > 0], y (1 − y), 1 − y²."""
-    if activation == "relu":
-        return greater(ans, 0)            # a mask keeps the dtype: ȳ · [y > 0]
-    if activation == "sigmoid":
-        return multiply(ans, subtract(1.0, ans))
-    return subtract(1.0, multiply(ans, ans))
+    """act'(z) from y = act(z): the activations' own derivatives, read from their output."""
+    return {"relu": _relu_slope, "sigmoid": _sigmoid_slope, "tanh": tanh_slope}[activation](ans)
 
 
 def _dense_vjp_all(g, ans, x, w, b, activation=None, wanted=(True, True, True)):
@@ -197,5 +207,5 @@ def dense(x, w, b, activation=None):
 
 from chainrule.ops.compare import greater  # noqa: E402
 from chainrule.ops.linalg import matmul  # noqa: E402
-from chainrule.ops.elementwise import add, exp, multiply, subtract  # noqa: E402
+from chainrule.ops.elementwise import add, exp, multiply, subtract, tanh_slope  # noqa: E402
 from chainrule.ops.reductions import _keep, spread, sum  # noqa: E402
