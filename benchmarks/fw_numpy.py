@@ -1,31 +1,19 @@
 """Hand-written vectorized NumPy: forward and backward formulas by hand, no autodiff.
 
 The floor an engine built on NumPy can approach: the same array calls an
-engine would make, with none of the bookkeeping, and the same memory allocator
-settings as chainrule's (``chainrule/_memory.py``: glibc keeps freed memory for
-reuse), so that the ratio measures the engine, not malloc.
+engine would make, with none of the bookkeeping, and the same memory settings as
+chainrule's (``chainrule/_memory.py``: glibc keeps freed memory for reuse, and NumPy
+arrays start on 64-byte boundaries where chainrule's C extension is built), so that
+the ratio measures the engine, not the allocator. They are process-wide settings
+made when ``chainrule._memory`` is imported, which this module does (W1's data
+loader imports chainrule in every worker anyway).
 """
 
 from __future__ import annotations
 
-import ctypes
-import sys
-
 import numpy as np
 
-
-def _keep_freed_memory() -> None:
-    """chainrule's malloc settings, without importing chainrule (its RSS is not NumPy's)."""
-    if sys.platform.startswith("linux"):
-        try:
-            mallopt = ctypes.CDLL(None).mallopt
-        except (OSError, AttributeError):
-            return
-        mallopt(-1, 64 << 20)   # M_TRIM_THRESHOLD
-        mallopt(-3, 32 << 20)   # M_MMAP_THRESHOLD
-
-
-_keep_freed_memory()
+import chainrule._memory  # noqa: F401  (chainrule's memory settings, for NumPy by hand too)
 
 
 def version() -> str:
