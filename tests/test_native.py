@@ -113,3 +113,107 @@ def test_the_facade_ufuncs_look_and_bind_like_functions():
     with pytest.raises(TypeError, match="out="):
         cnp.tanh(cr.tensor(np.ones(2)), out=np.ones(2))
     assert_array_equal(cnp.add(np.ones(2), 1.0, dtype=np.float32), np.full(2, 2.0, np.float32))
+
+
+# --- bind and the reverse pass's loop in C ---------------------------------------------------
+
+from chainrule.core import backward as _backward  # noqa: E402
+from chainrule.core import trace as _trace  # noqa: E402
+from chainrule.ops._primitive import Primitive  # noqa: E402
+from chainrule.ops.linalg import matmul  # noqa: E402
+from chainrule.ops.reductions import sum as sum_p  # noqa: E402
+
+
+@needs_fast
+def test_primitives_are_called_through_the_c_bind_with_binds_results():
+    assert isinstance(Primitive.__dict__["__call__"], FAST.Bind)
+    assert Primitive.__dict__["__call__"].python is _trace.bind
+    a = np.arange(6.0).reshape(2, 3)
+    plain = sum_p(a, axis=0)                              # no tensor: the implementation
+    assert type(plain) is np.ndarray and plain.tolist() == [3.0, 5.0, 7.0]
+    x = cr.tensor(a, requires_grad=True)
+    y = sum_p(x, axis=0)                                  # recorded, with its parameters
+    assert y.requires_grad and y._node.prim is sum_p and y._node.args == (x,)
+    assert y._node.params == {"axis": 0} and y._node.out is y._value
+    assert y._node.clock == _trace.STATE.changes and y._node.grad is None
+    untracked = sum_p(cr.tensor(a), axis=1)
+    assert untracked._node is None and not untracked.requires_grad
+    with cr.no_grad():
+        assert sum_p(x, axis=0)._node is None
+    assert sum_p.__call__(a).tolist() == 15.0             # bound like a method
+
+
+@needs_fast
+def test_the_c_bind_leaves_errors_and_traced_values_to_the_python_bind():
+    a, b = np.ones((2, 3)), np.ones((2, 3))
+    with pytest.raises(ValueError) as fast:
+        matmul(a, b)
+    with pytest.raises(ValueError) as python:
+        _trace.bind(matmul, a, b)
+    where = str(fast.value).rindex("[")                   # both end with the caller's line
+    assert str(fast.value)[:where] == str(python.value)[:where] and "matmul" in str(fast.value)
+    assert "test_native.py" in str(fast.value)[where:]
+    assert cr.grad(lambda v: sum_p(v * v))(np.arange(3.0)).tolist() == [0.0, 2.0, 4.0]
+    with cr.detect_anomaly(), pytest.raises(_trace.Anomaly):
+        sum_p(cr.tensor(np.array([np.nan]), requires_grad=True))
+
+
+def _gradients(use_c: bool, monkeypatch) -> list:
+    """The gradients of a graph with every kind of node, by the C loop or the Python one."""
+    monkeypatch.setattr(_backward, "FAST", FAST if use_c else None)
+    rng = np.random.default_rng(0)
+    w = cr.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    b = cr.tensor(rng.normal(size=4), requires_grad=True)
+    a = cr.tensor(rng.normal(size=(4, 4)), requires_grad=True)
+    x = rng.normal(size=(5, 3))
+    h = cr.dense(x, w, b, activation="tanh")              # a joint rule; x needs no gradient
+    k = a @ a.T                                           # the Gram rule: Aᵀ gets None
+    z = (h * b).sum() + (h @ k).sum() + (w * w).sum()     # fan-out, broadcasting (b: fit_to)
+    z.backward(retain_graph=True)
+    first = [t.grad.numpy().copy() for t in (w, b, a)]
+    z.backward()                                          # again: gradients add up
+    return first + [t.grad.numpy() for t in (w, b, a)]
+
+
+@needs_fast
+def test_the_c_reverse_loop_gives_the_python_loops_gradients(monkeypatch):
+    fast = _gradients(True, monkeypatch)
+    slow = _gradients(False, monkeypatch)
+    for f, s in zip(fast, slow):
+        assert_array_equal(f, s)
+    for f, twice in zip(fast[:3], fast[3:]):
+        assert_array_equal(2 * f, twice)
+
+
+@needs_fast
+def test_the_c_reverse_loop_hands_freed_and_changed_nodes_to_python():
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+    w = cr.tensor(np.ones(3), requires_grad=True)
+    z = (w * w).sum()
+    with cr.no_grad():
+        w.add_(1.0)
+    with pytest.raises(RuntimeError, match="changed in place"):
+        z.backward()
+
+
+@needs_fast
+def test_no_references_leak_through_bind_and_the_reverse_loop():
+    a = np.ones((4, 3))
+    x = cr.tensor(a, requires_grad=True)
+    w = np.ones(3)
+    before = sys.getrefcount(a), sys.getrefcount(x), sys.getrefcount(w), sys.getrefcount(sum_p)
+    for _ in range(300):
+        sum_p(a, axis=0), sum_p(cr.tensor(a), axis=1)
+        (cr.dense(x, np.ones((3, 2)), np.zeros(2), activation="relu").sum() + sum_p(x * w)).backward()
+        try:
+            matmul(a, a)
+        except ValueError:
+            pass
+    x.grad = None
+    gc.collect()
+    assert (sys.getrefcount(a), sys.getrefcount(x), sys.getrefcount(w),
+            sys.getrefcount(sum_p)) == before

@@ -49,7 +49,8 @@ static const char *reduction_names[N_REDUCTION] = {"sum", "mean", "prod", "max",
 static PyTypeObject *tensor_type;          /* NULL until setup(): everything goes slow */
 static PyObject *tape_trace, *tape_level, *state;
 static Py_ssize_t anomaly_offset = -1;     /* where STATE keeps `anomaly` (a __slots__ slot) */
-static PyObject *str_anomaly;
+static Py_ssize_t changes_offset = -1;     /* and `changes`, the in-place clock */
+static PyObject *str_anomaly, *str_changes;
 
 #define MAX_PLAIN 32
 static PyTypeObject *plain_types[MAX_PLAIN];
@@ -529,6 +530,222 @@ static PyTypeObject UfuncType = {
     .tp_getset = ufunc_getset,
 };
 
+/* --- Primitive.__call__: core/trace.py's bind, its two common cases in C ---------------------
+ *
+ * Calling a primitive runs bind. When no argument is a Tensor (the rules of a first-order
+ * reverse pass, whose values are plain arrays) it is the implementation and nothing else;
+ * when the tensors are all the tape's (level 0) it is the implementation on their values,
+ * and a new tensor around the result, with a graph node when one of them requires grad and
+ * gradients are recorded. Both are done here, without a Python frame for bind; traced
+ * values, anomaly detection and errors (which bind explains) go to the Python bind.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *python;     /* core.trace.bind */
+    PyObject *node_type;  /* core.tensor.Node */
+} BindObject;
+
+static PyObject *str_impl, *str_differentiable, *str_grad_enabled;
+static Py_ssize_t grad_enabled_offset = -1;
+
+static inline int
+grad_enabled(void)
+{
+    PyObject *flag = grad_enabled_offset >= 0 ? *(PyObject **)((char *)state + grad_enabled_offset)
+                                              : NULL;
+    return flag == Py_True ? 1 : flag == Py_False ? 0 : -1;
+}
+
+/* A Tensor on the tape around `value` (taken over), recorded by `node` (taken over). */
+static PyObject *
+recorded(PyObject *value, PyObject *node)
+{
+    PyObject *t = wrap(value);
+    if (t == NULL) {
+        Py_DECREF(node);
+        return NULL;
+    }
+    Py_SETREF(((TensorObject *)t)->node, node);
+    Py_SETREF(((TensorObject *)t)->requires_grad, Py_NewRef(Py_True));
+    return t;
+}
+
+static PyObject *
+bind_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    BindObject *b = (BindObject *)self;
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n < 1 || tensor_type == NULL || anomaly_on())
+        goto python;
+    int tensors = 0, record = 0;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (!Py_IS_TYPE(args[i], tensor_type))
+            continue;
+        TensorObject *t = (TensorObject *)args[i];
+        if (t->value == NULL || t->level == NULL || t->requires_grad == NULL
+            || is_false(t->level) != 1)
+            goto python;                     /* traced by a transformation, or odd */
+        int needs = is_false(t->requires_grad);
+        if (needs < 0) {
+            PyErr_Clear();
+            goto python;
+        }
+        tensors = 1;
+        record |= !needs;
+    }
+    PyObject *impl = PyObject_GetAttr(args[0], str_impl);
+    if (impl == NULL)
+        return NULL;
+    PyObject *out;
+    if (!tensors) {
+        out = PyObject_Vectorcall(impl, args + 1, n - 1, kwnames);
+    }
+    else {
+        PyObject *small[8], **raw = n - 1 <= 8 ? small : PyMem_Malloc((n - 1) * sizeof(PyObject *));
+        if (raw == NULL) {
+            Py_DECREF(impl);
+            return PyErr_NoMemory();
+        }
+        for (Py_ssize_t i = 1; i < n; i++)
+            raw[i - 1] = Py_IS_TYPE(args[i], tensor_type) ? ((TensorObject *)args[i])->value
+                                                           : args[i];
+        Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+        PyObject *full[8 + 8], **call = raw;
+        if (nkw) {                           /* keyword values follow the positional ones */
+            call = n - 1 + nkw <= 16 ? full : PyMem_Malloc((n - 1 + nkw) * sizeof(PyObject *));
+            if (call == NULL) {
+                if (raw != small)
+                    PyMem_Free(raw);
+                Py_DECREF(impl);
+                return PyErr_NoMemory();
+            }
+            memcpy(call, raw, (n - 1) * sizeof(PyObject *));
+            memcpy(call + n - 1, args + n, nkw * sizeof(PyObject *));
+        }
+        out = PyObject_Vectorcall(impl, call, n - 1, kwnames);
+        if (call != raw && call != full)
+            PyMem_Free(call);
+        if (raw != small)
+            PyMem_Free(raw);
+    }
+    Py_DECREF(impl);
+    if (out == NULL) {
+        if (!recoverable())
+            return NULL;
+        PyErr_Clear();                       /* bind runs it again and explains the error */
+        goto python;
+    }
+    if (!tensors)
+        return out;
+    if (record) {
+        int enabled = grad_enabled();
+        PyObject *flag = enabled == 1 ? PyObject_GetAttr(args[0], str_differentiable) : NULL;
+        int differentiable = flag ? PyObject_IsTrue(flag) : 0;
+        Py_XDECREF(flag);
+        if (enabled < 0 || differentiable < 0) {
+            Py_DECREF(out);
+            PyErr_Clear();
+            goto python;
+        }
+        if (differentiable) {                /* Node(prim, args, params, out) */
+            PyObject *inputs = PyTuple_New(n - 1), *params = PyDict_New(), *node = NULL;
+            if (inputs != NULL && params != NULL) {
+                for (Py_ssize_t i = 1; i < n; i++)
+                    PyTuple_SET_ITEM(inputs, i - 1, Py_NewRef(args[i]));
+                Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0, k = 0;
+                for (; k < nkw; k++)
+                    if (PyDict_SetItem(params, PyTuple_GET_ITEM(kwnames, k), args[n + k]) < 0)
+                        break;
+                if (k == nkw) {
+                    PyObject *nargs[4] = {args[0], inputs, params, out};
+                    node = PyObject_Vectorcall(b->node_type, nargs, 4, NULL);
+                }
+            }
+            Py_XDECREF(inputs);
+            Py_XDECREF(params);
+            if (node == NULL) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            return recorded(out, node);
+        }
+    }
+    return wrap(out);
+python:
+    return PyObject_Vectorcall(b->python, args, nargsf, kwnames);
+}
+
+static PyObject *
+bind_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"python", "node", NULL};
+    PyObject *python, *node_type;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:Bind", names, &python, &node_type))
+        return NULL;
+    BindObject *b = (BindObject *)type->tp_alloc(type, 0);
+    if (b == NULL)
+        return NULL;
+    b->vectorcall = bind_vectorcall;
+    b->python = Py_NewRef(python);
+    b->node_type = Py_NewRef(node_type);
+    return (PyObject *)b;
+}
+
+static int
+bind_traverse(BindObject *b, visitproc visit, void *arg)
+{
+    Py_VISIT(b->python);
+    Py_VISIT(b->node_type);
+    return 0;
+}
+
+static int
+bind_clear(BindObject *b)
+{
+    Py_CLEAR(b->python);
+    Py_CLEAR(b->node_type);
+    return 0;
+}
+
+static void
+bind_dealloc(BindObject *b)
+{
+    PyObject_GC_UnTrack(b);
+    bind_clear(b);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static PyObject *
+bind_get_python(BindObject *b, void *closure)
+{
+    return Py_NewRef(b->python);
+}
+
+static PyGetSetDef bind_getset[] = {
+    {"python", (getter)bind_get_python, NULL, "The Python bind behind this one.", NULL},
+    {NULL}
+};
+
+static PyTypeObject BindType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "chainrule._fast.Bind",
+    .tp_doc = "Bind(python, node): Primitive.__call__, the common cases of core.trace.bind "
+              "(`python`) in C; `node` is the graph node class.",
+    .tp_basicsize = sizeof(BindObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = bind_new,
+    .tp_dealloc = (destructor)bind_dealloc,
+    .tp_traverse = (traverseproc)bind_traverse,
+    .tp_clear = (inquiry)bind_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(BindObject, vectorcall),
+    .tp_descr_get = ufunc_get,
+    .tp_getset = bind_getset,
+};
+
 /* --- arrays on 64-byte boundaries ------------------------------------------------------------
  *
  * malloc aligns to 16 bytes, so a large NumPy array starts anywhere within a 64-byte cache
@@ -688,6 +905,363 @@ align_arrays(PyObject *module, PyObject *on)
     Py_RETURN_TRUE;
 }
 
+/* --- the reverse pass's loop --------------------------------------------------------------------
+ *
+ * core/backward.py's _drain and _backprop_node for the common case: the rules run on plain
+ * values (not create_graph) and nobody watches the pass node by node. For each node, newest
+ * first: its rules (the joint vjp_all, or one rule per input that needs a gradient), each
+ * cotangent brought to its input's shape and dtype, added to the input's adjoint (or to the
+ * leaf's gradient), the input queued at its first contribution, then the node's saved values
+ * freed unless the graph is retained. Anything else (values already freed, an input changed
+ * in place since, anomaly detection, a rule this loop cannot find) goes, before anything of
+ * the node is run, to `process`: the Python function for one node, which is the behaviour.
+ */
+
+static PyObject *str_prim, *str_args, *str_params, *str_out, *str_grad, *str_seq, *str_clock,
+    *str_vjp_all, *str_vjps, *str_variadic_vjp, *str_wanted, *str_shape, *str_dtype;
+static PyObject *heap_push, *heap_pop;
+
+static int
+intern_names(void)
+{
+    struct { PyObject **slot; const char *name; } names[] = {
+        {&str_prim, "prim"}, {&str_args, "args"}, {&str_params, "params"}, {&str_out, "out"},
+        {&str_grad, "grad"}, {&str_seq, "seq"}, {&str_clock, "clock"},
+        {&str_vjp_all, "vjp_all"}, {&str_vjps, "vjps"}, {&str_variadic_vjp, "variadic_vjp"},
+        {&str_wanted, "wanted"}, {&str_shape, "shape"}, {&str_dtype, "dtype"},
+        {&str_impl, "impl"}, {&str_differentiable, "differentiable"},
+        {&str_grad_enabled, "grad_enabled"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)
+            return -1;
+    return 0;
+}
+
+/* 1 if a and b (shape tuples, dtypes) are equal, 0 if not, -1 on error. */
+static inline int
+same(PyObject *a, PyObject *b)
+{
+    return a == b ? 1 : PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
+/* Whether gx already has value's shape and dtype (as backward.py asks): 1, 0, or -1. */
+static int
+fits(PyObject *gx, PyObject *value)
+{
+    int result = 0;
+    PyObject *gs = PyObject_GetAttr(gx, str_shape), *vs = NULL, *gd = NULL, *vd = NULL;
+    if (gs == NULL || (vs = PyObject_GetAttr(value, str_shape)) == NULL)
+        goto missing;
+    if ((result = same(gs, vs)) != 1)
+        goto done;
+    if ((gd = PyObject_GetAttr(gx, str_dtype)) == NULL
+        || (vd = PyObject_GetAttr(value, str_dtype)) == NULL)
+        goto missing;
+    result = same(gd, vd);
+    goto done;
+missing:                       /* no shape or dtype (a Python number): fit_to decides */
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        result = 0;
+    }
+    else
+        result = -1;
+done:
+    Py_XDECREF(gs);
+    Py_XDECREF(vs);
+    Py_XDECREF(gd);
+    Py_XDECREF(vd);
+    return result;
+}
+
+/* Add gx to input x's adjoint (its node's, or the leaf's entry in leaf_grads). */
+static int
+send(PyObject *x, PyObject *gx, PyObject *leaf_grads, PyObject *queue)
+{
+    PyObject *parent = ((TensorObject *)x)->node;
+    if (parent == NULL || parent == Py_None) {            /* a leaf: leaf_grads[id(x)] */
+        PyObject *key = PyLong_FromVoidPtr(x);
+        if (key == NULL)
+            return -1;
+        PyObject *entry = PyDict_GetItemWithError(leaf_grads, key);
+        PyObject *total = NULL, *pair = NULL;
+        int failed = -1;
+        if (entry == NULL && PyErr_Occurred())
+            goto leaf_done;
+        if (entry != NULL && PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) == 2)
+            total = PyNumber_Add(PyTuple_GET_ITEM(entry, 1), gx);
+        else
+            total = Py_NewRef(gx);
+        if (total == NULL || (pair = PyTuple_Pack(2, x, total)) == NULL)
+            goto leaf_done;
+        failed = PyDict_SetItem(leaf_grads, key, pair);
+    leaf_done:
+        Py_DECREF(key);
+        Py_XDECREF(total);
+        Py_XDECREF(pair);
+        return failed;
+    }
+    PyObject *grad = PyObject_GetAttr(parent, str_grad);
+    if (grad == NULL)
+        return -1;
+    if (grad != Py_None) {                                  /* a later contribution: the sum */
+        PyObject *total = PyNumber_Add(grad, gx);
+        Py_DECREF(grad);
+        if (total == NULL)
+            return -1;
+        int failed = PyObject_SetAttr(parent, str_grad, total);
+        Py_DECREF(total);
+        return failed;
+    }
+    Py_DECREF(grad);                                        /* the first: queue the node */
+    if (PyObject_SetAttr(parent, str_grad, gx) < 0)
+        return -1;
+    PyObject *seq = PyObject_GetAttr(parent, str_seq);
+    PyObject *priority = seq ? PyNumber_Negative(seq) : NULL;
+    Py_XDECREF(seq);
+    PyObject *item = priority ? PyTuple_Pack(2, priority, parent) : NULL;
+    Py_XDECREF(priority);
+    if (item == NULL)
+        return -1;
+    PyObject *pushed[2] = {queue, item};
+    PyObject *r = PyObject_Vectorcall(heap_push, pushed, 2, NULL);
+    Py_DECREF(item);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+#define MAX_INPUTS 16
+
+/* One node; 1 when done, 0 when it is for `process` (nothing was run), -1 on error. */
+static int
+backprop_node(PyObject *node, PyObject *g, PyObject *level, int retain, PyObject *leaf_grads,
+              PyObject *queue, PyObject *fit_to)
+{
+    int result = 0;
+    PyObject *args = NULL, *clock = NULL, *changes = NULL, *prim = NULL, *params = NULL;
+    PyObject *ans = NULL, *joint = NULL, *vjps = NULL, *call = NULL, *kwargs = NULL;
+    PyObject *shares = NULL, *rules[MAX_INPUTS] = {NULL};
+    int wanted[MAX_INPUTS];
+
+    args = PyObject_GetAttr(node, str_args);
+    if (args == NULL)
+        return -1;
+    Py_ssize_t n = PyTuple_Check(args) ? PyTuple_GET_SIZE(args) : MAX_INPUTS + 1;
+    if (n > MAX_INPUTS || changes_offset < 0)               /* freed, or unusual: Python */
+        goto done;
+    changes = *(PyObject **)((char *)state + changes_offset);
+    if ((clock = PyObject_GetAttr(node, str_clock)) == NULL || changes == NULL)
+        goto error;
+    int unchanged = same(clock, changes);                   /* nothing changed in place since */
+    if (unchanged != 1)
+        goto check;
+    if ((prim = PyObject_GetAttr(node, str_prim)) == NULL
+        || (params = PyObject_GetAttr(node, str_params)) == NULL
+        || (ans = PyObject_GetAttr(node, str_out)) == NULL
+        || (joint = PyObject_GetAttr(prim, str_vjp_all)) == NULL)
+        goto error;
+    if (!PyDict_CheckExact(params))
+        goto done;
+    /* the inputs one level down, and which of them need a gradient */
+    if ((call = PyTuple_New(n + 2)) == NULL)
+        goto error;
+    PyTuple_SET_ITEM(call, 0, Py_NewRef(g));
+    PyTuple_SET_ITEM(call, 1, Py_NewRef(ans));
+    int any = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyTuple_GET_ITEM(args, i);
+        wanted[i] = 0;
+        if (Py_IS_TYPE(x, tensor_type)) {
+            TensorObject *t = (TensorObject *)x;
+            if (t->value == NULL || t->level == NULL || t->requires_grad == NULL)
+                goto done;
+            int here = same(t->level, level);
+            if (here < 0)
+                goto error;
+            if (here) {
+                int needs = PyObject_IsTrue(t->requires_grad);
+                if (needs < 0)
+                    goto error;
+                wanted[i] = needs;
+                any |= needs;
+                PyTuple_SET_ITEM(call, i + 2, Py_NewRef(t->value));
+                continue;
+            }
+        }
+        PyTuple_SET_ITEM(call, i + 2, Py_NewRef(x));
+    }
+    if (joint == Py_None) {                                 /* one rule per input: all found? */
+        PyObject *variadic = PyObject_GetAttr(prim, str_variadic_vjp);
+        if (variadic == NULL)
+            goto error;
+        int plain = variadic == Py_None;
+        Py_DECREF(variadic);
+        if (!plain || (vjps = PyObject_GetAttr(prim, str_vjps)) == NULL || !PyDict_Check(vjps))
+            goto checked;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (!wanted[i])
+                continue;
+            PyObject *key = PyLong_FromSsize_t(i);
+            PyObject *rule = key ? PyDict_GetItemWithError(vjps, key) : NULL;
+            Py_XDECREF(key);
+            if (rule == NULL) {
+                if (PyErr_Occurred())
+                    goto error;
+                goto done;                                  /* missing: Python says so */
+            }
+            rules[i] = Py_NewRef(rule);
+        }
+    }
+    /* from here on the node is run: errors propagate */
+    result = 1;
+    if (any && joint != Py_None) {
+        PyObject *flags = PyTuple_New(n);
+        if (flags == NULL)
+            goto error;
+        for (Py_ssize_t i = 0; i < n; i++)
+            PyTuple_SET_ITEM(flags, i, Py_NewRef(wanted[i] ? Py_True : Py_False));
+        kwargs = PyDict_Copy(params);
+        int failed = kwargs == NULL || PyDict_SetItem(kwargs, str_wanted, flags) < 0;
+        Py_DECREF(flags);
+        if (failed)
+            goto error;
+        PyObject *made = PyObject_Call(joint, call, kwargs);
+        if (made == NULL)
+            goto error;
+        shares = PySequence_Fast(made, "vjp_all must return a sequence");
+        Py_DECREF(made);
+        if (shares == NULL)
+            goto error;
+        if (PySequence_Fast_GET_SIZE(shares) < n) {
+            PyErr_SetString(PyExc_ValueError, "vjp_all returned fewer cotangents than inputs");
+            goto error;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!wanted[i])
+            continue;
+        PyObject *gx;
+        if (shares != NULL)
+            gx = Py_NewRef(PySequence_Fast_GET_ITEM(shares, i));
+        else if (rules[i] == Py_None)                       /* not differentiable */
+            continue;
+        else if ((gx = PyObject_Call(rules[i], call, params)) == NULL)
+            goto error;
+        if (gx == Py_None) {                                /* given to another input */
+            Py_DECREF(gx);
+            continue;
+        }
+        PyObject *value = PyTuple_GET_ITEM(call, i + 2);
+        int ok = fits(gx, value);
+        if (ok == 0) {                                      /* fit_to(gx, shape, dtype) */
+            PyObject *shape = PyObject_GetAttr(value, str_shape);
+            PyObject *dtype = shape ? PyObject_GetAttr(value, str_dtype) : NULL;
+            PyObject *fitted = NULL;
+            if (dtype != NULL) {
+                PyObject *fargs[3] = {gx, shape, dtype};
+                fitted = PyObject_Vectorcall(fit_to, fargs, 3, NULL);
+            }
+            Py_XDECREF(shape);
+            Py_XDECREF(dtype);
+            Py_SETREF(gx, fitted);
+            if (gx == NULL)
+                goto error;
+        }
+        else if (ok < 0) {
+            Py_DECREF(gx);
+            goto error;
+        }
+        int failed = send(PyTuple_GET_ITEM(args, i), gx, leaf_grads, queue);
+        Py_DECREF(gx);
+        if (failed)
+            goto error;
+    }
+    if (!retain && (PyObject_SetAttr(node, str_args, Py_None) < 0
+                    || PyObject_SetAttr(node, str_out, Py_None) < 0))
+        goto error;
+    goto done;
+checked:
+    if (PyErr_Occurred())
+        goto error;
+    goto done;
+check:
+    if (unchanged < 0)
+        goto error;
+    goto done;
+error:
+    result = -1;
+done:
+    for (int i = 0; i < MAX_INPUTS; i++)
+        Py_XDECREF(rules[i]);
+    Py_XDECREF(args);
+    Py_XDECREF(clock);
+    Py_XDECREF(prim);
+    Py_XDECREF(params);
+    Py_XDECREF(ans);
+    Py_XDECREF(joint);
+    Py_XDECREF(vjps);
+    Py_XDECREF(call);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(shares);
+    return result;
+}
+
+static PyObject *
+drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyList_Check(args[0]) || !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "drain(queue: list, level, retain, leaf_grads: dict, process, fit_to)");
+        return NULL;
+    }
+    PyObject *queue = args[0], *level = args[1], *leaf_grads = args[3];
+    PyObject *process = args[4], *fit_to = args[5];
+    int retain = PyObject_IsTrue(args[2]);
+    if (retain < 0 || tensor_type == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "chainrule._fast: setup() was not called");
+        return NULL;
+    }
+    if (heap_pop == NULL) {
+        PyObject *heapq = PyImport_ImportModule("heapq");
+        if (heapq == NULL)
+            return NULL;
+        heap_push = PyObject_GetAttrString(heapq, "heappush");
+        heap_pop = heap_push ? PyObject_GetAttrString(heapq, "heappop") : NULL;
+        Py_DECREF(heapq);
+        if (heap_pop == NULL)
+            return NULL;
+    }
+    while (PyList_GET_SIZE(queue) > 0) {
+        PyObject *item = PyObject_Vectorcall(heap_pop, &queue, 1, NULL);
+        if (item == NULL)
+            return NULL;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            Py_DECREF(item);
+            PyErr_SetString(PyExc_TypeError, "drain: the queue holds (priority, node) pairs");
+            return NULL;
+        }
+        PyObject *node = Py_NewRef(PyTuple_GET_ITEM(item, 1));
+        Py_DECREF(item);
+        PyObject *g = PyObject_GetAttr(node, str_grad);      /* g, node.grad = node.grad, None */
+        int r = g == NULL || PyObject_SetAttr(node, str_grad, Py_None) < 0 ? -1
+                : anomaly_on() ? 0
+                : backprop_node(node, g, level, retain, leaf_grads, queue, fit_to);
+        if (r == 0) {
+            PyObject *pargs[7] = {node, g, level, Py_False, args[2], leaf_grads, queue};
+            PyObject *done = PyObject_Vectorcall(process, pargs, 7, NULL);
+            r = done == NULL ? -1 : 1;
+            Py_XDECREF(done);
+        }
+        Py_DECREF(node);
+        Py_XDECREF(g);
+        if (r < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* --- setup ------------------------------------------------------------------------------- */
 
 /* table[name] -> a tuple of `width` objects, stored into the arrays in `columns`. */
@@ -705,6 +1279,19 @@ read_table(PyObject *table, const char **names, int count, int width, PyObject *
             Py_XSETREF(columns[j][i], Py_NewRef(PyTuple_GET_ITEM(row, j)));
     }
     return 0;
+}
+
+/* Where an object of this type keeps the __slots__ slot `name`, or -1. */
+static Py_ssize_t
+slot_offset(PyObject *o, PyObject *name)
+{
+    PyObject *descr = _PyType_Lookup(Py_TYPE(o), name);
+    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX)
+            return member->offset;
+    }
+    return -1;
 }
 
 static PyObject *
@@ -747,14 +1334,10 @@ setup(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     Py_DECREF(seq);
 
-    /* STATE.anomaly is a __slots__ slot: read it by its offset, not by attribute lookup */
-    anomaly_offset = -1;
-    PyObject *descr = _PyType_Lookup(Py_TYPE(st), str_anomaly);
-    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == T_OBJECT_EX)
-            anomaly_offset = member->offset;
-    }
+    /* STATE.anomaly and .changes are __slots__ slots: read by offset, not by attribute lookup */
+    anomaly_offset = slot_offset(st, str_anomaly);
+    changes_offset = slot_offset(st, str_changes);
+    grad_enabled_offset = slot_offset(st, str_grad_enabled);
     Py_XSETREF(tensor_type, (PyTypeObject *)Py_NewRef(tensor));
     Py_XSETREF(array_type, (PyTypeObject *)Py_NewRef(array));
     Py_XSETREF(tape_trace, Py_NewRef(trace));
@@ -764,6 +1347,10 @@ setup(PyObject *module, PyObject *args, PyObject *kwargs)
 }
 
 static PyMethodDef module_methods[] = {
+    {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
+     "drain(queue, level, retain, leaf_grads, process, fit_to): core/backward.py's reverse-pass "
+     "loop for rules on plain values; nodes it does not handle go to process(node, g, level, "
+     "False, retain, leaf_grads, queue)."},
     {"align_arrays", (PyCFunction)align_arrays, METH_O,
      "align_arrays(on): NumPy arrays made from now on (in this context) start on 64-byte "
      "boundaries (on) or where NumPy's own allocator puts them (off); whether NumPy allows it."},
@@ -782,16 +1369,19 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__fast(void)
 {
-    if (PyType_Ready(&TensorBaseType) < 0 || PyType_Ready(&UfuncType) < 0)
+    if (PyType_Ready(&TensorBaseType) < 0 || PyType_Ready(&UfuncType) < 0
+        || PyType_Ready(&BindType) < 0)
         return NULL;
     str_anomaly = PyUnicode_InternFromString("anomaly");
-    if (str_anomaly == NULL)
+    str_changes = PyUnicode_InternFromString("changes");
+    if (str_anomaly == NULL || str_changes == NULL || intern_names() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "TensorBase", (PyObject *)&TensorBaseType) < 0
-        || PyModule_AddObjectRef(m, "Ufunc", (PyObject *)&UfuncType) < 0) {
+        || PyModule_AddObjectRef(m, "Ufunc", (PyObject *)&UfuncType) < 0
+        || PyModule_AddObjectRef(m, "Bind", (PyObject *)&BindType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

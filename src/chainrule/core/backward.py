@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from heapq import heappop, heappush
 from typing import Any, Callable, Iterable, Iterator
 
+from chainrule._native import FAST
 from chainrule.core.trace import (
     STATE, TAPE_TRACE, Anomaly, check_finite, dtype_of,
 )
@@ -72,23 +73,33 @@ def backprop(roots: Iterable[tuple[Tensor, Any]], level: int, keep_tensors: bool
 
 def _drain(queue: list, level: int, keep_tensors: bool, retain: bool, leaf_grads: dict) -> None:
     """Process the queued nodes, newest first, until none is left."""
+    if FAST is not None and not keep_tensors and not _observers:
+        # the same loop in C (chainrule/_fast.c), calling _process for any node it leaves
+        FAST.drain(queue, level, retain, leaf_grads, _process, fit_to)
+        return
     while queue:
         node = heappop(queue)[1]
         g, node.grad = node.grad, None
-        if node.args is None:
-            raise RuntimeError(
-                f"backward: trying to go back through the graph a second time, but the "
-                f"values saved by '{node.prim.name}' were freed after the first backward "
-                f"pass; call backward(retain_graph=True) the first time if you need to "
-                f"go back through it again")
-        if _observers:
-            for observe in _observers:
-                observe(node, g)
-        if node.clock != STATE.changes:  # something was changed in place since the node was made
-            _check_versions(node)
-        _backprop_node(node, g, level, keep_tensors, leaf_grads, queue)
-        if not retain:
-            node.args = node.out = None  # free what the pass no longer needs
+        _process(node, g, level, keep_tensors, retain, leaf_grads, queue)
+
+
+def _process(node: Node, g: Any, level: int, keep_tensors: bool, retain: bool,
+             leaf_grads: dict, queue: list) -> None:
+    """One node of the reverse pass: its rules, its inputs' adjoints, then its values freed."""
+    if node.args is None:
+        raise RuntimeError(
+            f"backward: trying to go back through the graph a second time, but the "
+            f"values saved by '{node.prim.name}' were freed after the first backward "
+            f"pass; call backward(retain_graph=True) the first time if you need to "
+            f"go back through it again")
+    if _observers:
+        for observe in _observers:
+            observe(node, g)
+    if node.clock != STATE.changes:  # something was changed in place since the node was made
+        _check_versions(node)
+    _backprop_node(node, g, level, keep_tensors, leaf_grads, queue)
+    if not retain:
+        node.args = node.out = None  # free what the pass no longer needs
 
 
 def _send(node: Node, g: Any, queue: list) -> None:

@@ -20,6 +20,7 @@ import sys
 import traceback
 from typing import Any
 
+from chainrule._native import FAST
 from chainrule.ops._primitive import MISSING, Primitive, missing_rule
 
 TAPE, REVERSE, FORWARD, BATCH, RECORD = "tape", "reverse", "forward", "batch", "record"
@@ -269,4 +270,5 @@ from chainrule.ops.batching import apply_batched  # noqa: E402
 from chainrule.ops.elementwise import add  # noqa: E402
 from chainrule.ops.creation import zeros_like  # noqa: E402
 
-Primitive.__call__ = bind  # type: ignore[method-assign]
+# bind's common cases in C where the fast path is built (chainrule/_fast.c); bind is the rest
+Primitive.__call__ = FAST.Bind(bind, Node) if FAST else bind  # type: ignore[method-assign]
