@@ -1,4 +1,6 @@
-/* chainrule._fast: the fast path of Tensor's operators and the facade's ufuncs, in C.
+/* chainrule._fast: the fast path of Tensor's operators and the facade's ufuncs, in C; with
+ * it the common cases of bind (Bind, installed as Primitive.__call__), the reverse pass's loop
+ * (drain) and NumPy arrays on 64-byte boundaries (align_arrays), each described where it is.
  *
  * When no transformation watches a tensor, nothing requires its gradient and anomaly
  * detection is off, an operator has no graph to record: it is the NumPy call and a new
@@ -13,7 +15,8 @@
  * What Python registers (setup(), called once by core/tensor.py):
  *   Tensor           the Python class; only its exact instances take the fast path
  *   tape_trace       the default trace of a new tensor, and its level
- *   state            core.trace.STATE, whose slot `anomaly` is read on every fast call
+ *   state            core.trace.STATE, whose slots `anomaly`, `grad_enabled` and `changes`
+ *                    (the in-place clock) are read by offset
  *   plain            the classes the facade passes straight to NumPy (arrays, numbers)
  *   binary, unary: (implementation, Python fallback...) per operator
  *   reductions: (implementation, Python method, the same on an exact ndarray)
@@ -1051,7 +1054,9 @@ backprop_node(PyObject *node, PyObject *g, PyObject *level, int retain, PyObject
     if (n > MAX_INPUTS || changes_offset < 0)               /* freed, or unusual: Python */
         goto done;
     changes = *(PyObject **)((char *)state + changes_offset);
-    if ((clock = PyObject_GetAttr(node, str_clock)) == NULL || changes == NULL)
+    if (changes == NULL)
+        goto done;
+    if ((clock = PyObject_GetAttr(node, str_clock)) == NULL)
         goto error;
     int unchanged = same(clock, changes);                   /* nothing changed in place since */
     if (unchanged != 1)
