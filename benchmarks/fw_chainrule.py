@@ -82,7 +82,7 @@ class MLPTrainer:
         loss = self._loss(self._forward(x), y)
         loss.backward()
         with cr.no_grad():
-            for p in self.params:
+            for p in reversed(self.params):   # last layer first, as NumPy by hand and cr.optim
                 p.sub_(self.lr * p.grad)
                 p.grad = None
         return loss
@@ -113,7 +113,7 @@ class CompiledMLPTrainer:
 
     def step(self, x: np.ndarray, y: np.ndarray):
         loss, grads = self.value_and_grad(self.params, x, self.one_hot[y])
-        for p, g in zip(self.params, grads):
+        for p, g in reversed(list(zip(self.params, grads))):   # last layer first, as above
             p -= self.lr * g
         return loss
 
