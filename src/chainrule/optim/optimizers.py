@@ -96,7 +96,7 @@ class Optimizer:
                 clip_grad_norm(self.params, self.clipnorm)
             self.iterations += 1
             # last layer first: the first layer's weights, updated last, are still in cache
-            # when the next forward pass starts with them (0.3-1 % of a W1 step)
+            # when the next forward pass starts with them (about 1 % of a W1 step)
             for p, state in reversed(list(zip(self.params, self.state))):
                 g = p.grad
                 if g is None:
