@@ -217,7 +217,7 @@ def test_optimizer_made_before_the_first_call_finds_lazily_built_weights():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 5)).astype(np.float32)
     y = rng.integers(0, 3, size=16)
-    model = cr.nn.Sequential([cr.nn.Dense(8, activation="tanh"), cr.nn.Dense(3)])
+    model = cr.nn.Sequential([cr.nn.Dense(8, activation="tanh"), cr.nn.Dense(3)], seed=0)
     opt = cr.optim.SGD(model.parameters(), lr=0.5)
     assert opt.params == []                       # no weights before the first batch
     losses = []
