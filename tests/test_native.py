@@ -217,3 +217,25 @@ def test_no_references_leak_through_bind_and_the_reverse_loop():
     gc.collect()
     assert (sys.getrefcount(a), sys.getrefcount(x), sys.getrefcount(w),
             sys.getrefcount(sum_p)) == before
+
+
+@needs_fast
+def test_the_c_symmetry_check_agrees_with_numpys_blockwise_one():
+    from chainrule.ops import _factor
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 31, 32, 33, 64, 100, 257):
+        a = rng.normal(size=(n, n))
+        k = a + a.T
+        for m in (k, k.astype(np.float32), np.asfortranarray(k), k[::2, ::2] if n > 1 else k):
+            assert FAST.symmetric(m) is True
+        for i, j in {(0, n - 1), (n - 1, 0), (n // 2, n // 3), (max(n - 2, 0), n - 1)}:
+            if i != j:
+                off = k.copy()
+                off[i, j] += 1e-12 * max(1.0, abs(off[i, j]))
+                assert FAST.symmetric(off) is False and _factor._symmetric(off) is False
+    nan = np.eye(3)
+    nan[0, 1] = nan[1, 0] = np.nan                   # as NumPy's array_equal: NaN ≠ NaN
+    assert FAST.symmetric(nan) is False
+    for other in (np.ones((2, 3)), np.ones((3, 3), dtype=int), np.ones(3), [[1.0]]):
+        assert FAST.symmetric(other) is None         # Python decides
+    assert _factor._symmetric(np.ones((3, 3), dtype=int)) is True
