@@ -1,4 +1,4 @@
-"""chainrule asks glibc to keep freed memory for reuse, unless told not to."""
+"""chainrule asks glibc to keep freed memory for reuse and NumPy to align arrays, unless told not to."""
 
 import subprocess
 import sys
@@ -13,6 +13,11 @@ glibc = sys.platform.startswith("linux") and "glibc" in " ".join(
     __import__("platform").libc_ver())
 
 
+def _run(code: str, **env) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PATH": "", **env}, check=True).stdout.strip()
+
+
 @pytest.mark.skipif(not glibc, reason="mallopt is glibc's")
 def test_malloc_keeps_freed_memory_on_glibc():
     assert memory.KEPT is True
@@ -20,11 +25,7 @@ def test_malloc_keeps_freed_memory_on_glibc():
 
 @pytest.mark.parametrize("setting, kept", [("default", "False"), ("", "True" if glibc else "False")])
 def test_chainrule_malloc_default_leaves_malloc_alone(setting, kept):
-    code = "import chainrule._memory as m; print(m.KEPT)"
-    env = {"CHAINRULE_MALLOC": setting, "PATH": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True).stdout.strip()
-    assert out == kept
+    assert _run("import chainrule._memory as m; print(m.KEPT)", CHAINRULE_MALLOC=setting) == kept
 
 
 # --- arrays on 64-byte boundaries (the C fast path's NumPy allocator) ---------------------------
@@ -78,11 +79,6 @@ def test_align_arrays_switches_back_to_numpys_allocator_and_on_again():
     assert _handler_name() == "chainrule_aligned64"
     del plain                                  # freed by the allocator that made it
     assert np.ones(1000).ctypes.data % 64 == 0
-
-
-def _run(code: str, **env) -> str:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"PATH": "", **env}, check=True).stdout.strip()
 
 
 @pytest.mark.parametrize("env", [{"CHAINRULE_MALLOC": "default"}, {"CHAINRULE_PURE_PYTHON": "1"}])

@@ -239,3 +239,12 @@ def test_the_c_symmetry_check_agrees_with_numpys_blockwise_one():
     for other in (np.ones((2, 3)), np.ones((3, 3), dtype=int), np.ones(3), [[1.0]]):
         assert FAST.symmetric(other) is None         # Python decides
     assert _factor._symmetric(np.ones((3, 3), dtype=int)) is True
+
+
+@needs_fast
+def test_a_joint_rule_with_too_few_cotangents_is_named():
+    twice = cr.primitive(lambda a, b: 2 * a + b, name="twice_plus")
+    twice.vjp_all = lambda g, ans, a, b, wanted: (2 * g,)     # forgot b's
+    a, b = cr.tensor(np.ones(2), requires_grad=True), cr.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match="twice_plus.*1 cotangents for 2 inputs"):
+        twice(a, b).sum().backward()

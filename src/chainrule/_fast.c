@@ -606,32 +606,19 @@ bind_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
         out = PyObject_Vectorcall(impl, args + 1, n - 1, kwnames);
     }
     else {
-        PyObject *small[8], **raw = n - 1 <= 8 ? small : PyMem_Malloc((n - 1) * sizeof(PyObject *));
-        if (raw == NULL) {
+        /* the values under the tensors, then the keyword values, as vectorcall lays them out */
+        Py_ssize_t total = n - 1 + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+        PyObject *small[16], **call = total <= 16 ? small : PyMem_Malloc(total * sizeof(PyObject *));
+        if (call == NULL) {
             Py_DECREF(impl);
             return PyErr_NoMemory();
         }
-        for (Py_ssize_t i = 1; i < n; i++)
-            raw[i - 1] = Py_IS_TYPE(args[i], tensor_type) ? ((TensorObject *)args[i])->value
-                                                           : args[i];
-        Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-        PyObject *full[8 + 8], **call = raw;
-        if (nkw) {                           /* keyword values follow the positional ones */
-            call = n - 1 + nkw <= 16 ? full : PyMem_Malloc((n - 1 + nkw) * sizeof(PyObject *));
-            if (call == NULL) {
-                if (raw != small)
-                    PyMem_Free(raw);
-                Py_DECREF(impl);
-                return PyErr_NoMemory();
-            }
-            memcpy(call, raw, (n - 1) * sizeof(PyObject *));
-            memcpy(call + n - 1, args + n, nkw * sizeof(PyObject *));
-        }
+        for (Py_ssize_t i = 1; i <= total; i++)
+            call[i - 1] = i < n && Py_IS_TYPE(args[i], tensor_type)
+                              ? ((TensorObject *)args[i])->value : args[i];
         out = PyObject_Vectorcall(impl, call, n - 1, kwnames);
-        if (call != raw && call != full)
+        if (call != small)
             PyMem_Free(call);
-        if (raw != small)
-            PyMem_Free(raw);
     }
     Py_DECREF(impl);
     if (out == NULL) {
@@ -1191,7 +1178,9 @@ backprop_node(PyObject *node, PyObject *g, PyObject *level, int retain, PyObject
         if (shares == NULL)
             goto error;
         if (PySequence_Fast_GET_SIZE(shares) < n) {
-            PyErr_SetString(PyExc_ValueError, "vjp_all returned fewer cotangents than inputs");
+            PyErr_Format(PyExc_ValueError, "the joint reverse rule (vjp_all) of %R returned %zd "
+                         "cotangents for %zd inputs; return one per input, None where "
+                         "`wanted` says it is not needed", prim, PySequence_Fast_GET_SIZE(shares), n);
             goto error;
         }
     }
