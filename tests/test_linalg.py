@@ -189,3 +189,23 @@ def test_trace_einsum_tensordot_and_outer_give_their_transposes():
     T = rng.normal(size=(2, 3, 4))
     g = cr.grad(lambda T: cnp.sum(cnp.tensordot(T, Y, axes=([1, 2], [0, 1]))))(T)
     assert_allclose(g, np.broadcast_to(Y, (2, 3, 4)))
+
+
+@pytest.mark.parametrize("symmetric", [True, False], ids=["cholesky", "lu"])
+def test_a_diagonal_cotangent_solves_by_scaling_the_kept_inverse(symmetric, monkeypatch):
+    # d tr(M⁻¹C)/dM = −M⁻ᵀ (M⁻¹C)ᵀ: the solve's rule meets the trace's diagonal cotangent,
+    # which ops/_factor.py answers by scaling the columns of M⁻ᵀ instead of a product
+    from chainrule.ops import _factor
+    if _factor.lapack() is None:
+        pytest.skip("no LAPACK to keep factors")
+    gen = np.random.default_rng(3)
+    m = gen.normal(size=(12, 12)) + 12 * np.eye(12)
+    m = m @ m.T if symmetric else m
+    c = gen.normal(size=(12, 12))
+    x = np.linalg.solve(m, c)
+    want = -np.linalg.inv(m).T @ x.T
+    loss = cr.grad(lambda m_: 2.5 * cnp.trace(cnp.linalg.solve(m_, c)))
+    scaled = loss(m)
+    assert_allclose(scaled, 2.5 * want, rtol=1e-10, atol=1e-13)
+    monkeypatch.setattr(_factor, "_diagonal_only", lambda b: False)
+    assert_allclose(loss(m), scaled, rtol=1e-12, atol=1e-15)

@@ -248,3 +248,46 @@ def test_a_joint_rule_with_too_few_cotangents_is_named():
     a, b = cr.tensor(np.ones(2), requires_grad=True), cr.tensor(np.ones(2), requires_grad=True)
     with pytest.raises(ValueError, match="twice_plus.*1 cotangents for 2 inputs"):
         twice(a, b).sum().backward()
+
+
+@needs_fast
+def test_the_c_matrix_copies_agree_with_numpy_in_every_layout():
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 15, 16, 17, 33, 100):
+        k = rng.normal(size=(n, n))
+        for m in (k, k.astype(np.float32), np.asfortranarray(k), k[::-1, ::2][:, :n // 2 + 1]
+                  if n > 1 else k):
+            if m.shape[0] == m.shape[1]:
+                out = np.full_like(m, np.nan, order="C")
+                assert FAST.add_transpose(m, out) is True
+                assert np.array_equal(out, m + m.T)
+                lower = np.asfortranarray(m)
+                assert FAST.mirror_lower(lower) is True
+                assert np.array_equal(lower, np.tril(m) + np.tril(m, -1).T)
+            into = np.full(m.shape, np.nan, dtype=m.dtype, order="F")
+            assert FAST.copy_into(m, into) is True and np.array_equal(into, m)
+    m = np.ones((3, 3))
+    for bad in (np.ones((3, 2)), np.ones((3, 3), dtype=np.float32), m):   # shape, type, itself
+        assert FAST.add_transpose(m, bad) is None and FAST.copy_into(np.ones((2, 3)), bad) is None
+    read_only = np.ones((3, 3))
+    read_only.flags.writeable = False
+    assert FAST.mirror_lower(read_only) is None and FAST.mirror_lower(np.ones((2, 3))) is None
+    assert FAST.mirror_lower(np.ones((3, 3), dtype=int)) is None
+
+
+@needs_fast
+def test_the_c_diagonal_check_finds_any_entry_off_the_diagonal():
+    from chainrule.ops import _factor
+    for n, m in ((1, 1), (4, 4), (40, 40), (5, 3), (3, 5)):
+        d = np.eye(n, m) * np.arange(1.0, m + 1)[:m]
+        for v in (d, d.astype(np.float32), np.asfortranarray(d)):
+            assert FAST.diagonal_only(v) is True and _factor._diagonal_only(v)
+        for i in range(n):
+            for j in {0, m - 1, (i + 1) % m}:
+                if i != j:
+                    off = d.copy()
+                    off[i, j] = -0.0 if (i + j) % 3 == 0 else np.nan
+                    expected = bool(off[i, j] == 0)  # -0.0 is zero; NaN is not
+                    assert FAST.diagonal_only(off) is expected
+                    assert bool(_factor._diagonal_only(off)) is expected
+    assert FAST.diagonal_only(np.eye(3, dtype=int)) is None and FAST.diagonal_only(np.ones(3)) is None
