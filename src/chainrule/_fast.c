@@ -794,7 +794,7 @@ symmetric(PyObject *module, PyObject *a)
  *
  * LAPACK's inverse from a Cholesky factor (potri) fills one triangle; the rules need the whole
  * symmetric matrix. Copying the lower triangle onto the upper block by block (both blocks in
- * cache): 10-20 µs at 256×256 where NumPy's blockwise copies cost 80-120.
+ * cache): about 20 µs at 256×256 where NumPy's blockwise copies cost 60-120.
  *
  * The same blocks give a + aᵀ (the Gram rule's C̄ + C̄ᵀ, sym(M) in the matrix rules) in
  * 30-50 µs at 256×256 where NumPy's `a + a.T` (a stride of a whole row) costs 150-200.
