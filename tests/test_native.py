@@ -269,6 +269,14 @@ def test_the_c_matrix_copies_agree_with_numpy_in_every_layout():
     m = np.ones((3, 3))
     for bad in (np.ones((3, 2)), np.ones((3, 3), dtype=np.float32), m):   # shape, type, itself
         assert FAST.add_transpose(m, bad) is None and FAST.copy_into(np.ones((2, 3)), bad) is None
+    grid = np.arange(36.0).reshape(6, 6)
+    overlapping = [(grid[:4, :4], grid[1:5, 1:5]), (grid[::-1], grid), (grid[:3, :3], grid[2:5, 2:5])]
+    for a, out in overlapping:
+        before = grid.copy()
+        assert FAST.copy_into(a, out) is None and FAST.add_transpose(a, out) is None
+        assert np.array_equal(grid, before)                # overlapping memory: nothing written
+    assert FAST.add_transpose(grid[:3, :3], grid[3:, 3:]) is True   # apart: written
+    assert np.array_equal(grid[3:, 3:], grid[:3, :3] + grid[:3, :3].T)
     read_only = np.ones((3, 3))
     read_only.flags.writeable = False
     assert FAST.mirror_lower(read_only) is None and FAST.mirror_lower(np.ones((2, 3))) is None
