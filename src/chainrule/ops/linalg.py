@@ -36,7 +36,7 @@ import weakref
 from chainrule._native import FAST
 from chainrule.backend import xp
 from chainrule.ops import _factor
-from chainrule.ops._primitive import SHORTCUTS, nondifferentiable, primitive, rules
+from chainrule.ops._primitive import SHORTCUTS, linear, nondifferentiable, primitive, rules
 
 
 def _ndim(x):
@@ -258,8 +258,7 @@ def _add_transpose_impl(x):
 add_transpose = primitive(_add_transpose_impl, name="add_transpose",
                           shapes=[((3, 3),), ((2, 3, 3),), ((1, 1),), ((40, 40),)],
                           reference=lambda x: x + xp.swapaxes(x, -1, -2))
-rules(add_transpose, vjp=[lambda g, ans, x: add_transpose(g)],   # linear and self-adjoint
-      jvp=[lambda t, ans, x: add_transpose(t)])
+linear(add_transpose, lambda g, ans, x: add_transpose(g))   # its own transpose
 
 
 def _sym(x):

@@ -158,7 +158,7 @@ def _dense_reference(x, w, b, activation=None):
 
 def _dense_slope(ans, activation):
     """act'(z) from y = act(z): the activations' own derivatives, read from their output."""
-    return {"relu": _relu_slope, "sigmoid": _sigmoid_slope, "tanh": tanh_slope}[activation](ans)
+    return _SLOPES[activation](ans)
 
 
 def _dense_vjp_all(g, ans, x, w, b, activation=None, wanted=(True, True, True)):
@@ -209,3 +209,5 @@ from chainrule.ops.compare import greater  # noqa: E402
 from chainrule.ops.linalg import matmul  # noqa: E402
 from chainrule.ops.elementwise import add, exp, multiply, subtract, tanh_slope  # noqa: E402
 from chainrule.ops.reductions import _keep, spread, sum  # noqa: E402
+
+_SLOPES = {"relu": _relu_slope, "sigmoid": _sigmoid_slope, "tanh": tanh_slope}   # _dense_slope's
