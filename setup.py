@@ -7,4 +7,4 @@ Everything else is in pyproject.toml. Without a compiler the build skips the mod
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("chainrule._fast", ["src/chainrule/_fast.c"], optional=True,
-                             extra_compile_args=["-O2"])])
+                             extra_compile_args=["-O2", "-ffp-contract=off"])])

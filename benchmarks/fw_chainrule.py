@@ -83,7 +83,7 @@ class MLPTrainer:
         loss.backward()
         with cr.no_grad():
             for p in reversed(self.params):   # last layer first, as NumPy by hand and cr.optim
-                p.sub_(self.lr * p.grad)
+                p.sub_(p.grad, alpha=self.lr)   # one pass, as torch.optim.SGD's add_(g, alpha=-lr)
                 p.grad = None
         return loss
 

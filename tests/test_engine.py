@@ -162,6 +162,33 @@ def test_in_place_change_of_a_graph_tensor_points_to_the_functional_form():
     assert x.numpy().tolist() == [0.0, 1.0] and x._version > 0
 
 
+def test_scaled_in_place_updates_round_as_numpy_and_are_seen_by_backward():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        w, g = rng.normal(size=(5, 7)).astype(dtype), rng.normal(size=(5, 7)).astype(dtype)
+        for grad in (g, g.T.copy().T, cr.tensor(g)):       # one pass in C; NumPy; a tensor
+            t = cr.tensor(w.copy())
+            before = t._version
+            t.sub_(grad, alpha=0.1)
+            assert t.dtype == dtype and np.array_equal(t.numpy(), w - dtype(0.1) * g)
+            assert t._version > before
+            t.add_(grad, alpha=0.1)
+            assert np.array_equal(t.numpy(), (w - dtype(0.1) * g) + dtype(0.1) * g)
+    t = cr.tensor(np.arange(3))
+    t.add_(np.ones(3, dtype=int), alpha=2)
+    assert t.numpy().tolist() == [2, 3, 4]
+    with pytest.raises(TypeError, match=r"add_: alpha=0.5 is not a whole number.*int64"):
+        t.add_(np.ones(3, dtype=int), alpha=0.5)
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        x.sub_(np.ones(2), alpha=0.5)
+    c = cr.tensor([3.0, 4.0])
+    y = (x * c).sum()
+    c.sub_(np.ones(2), alpha=0.5)   # c was saved for x's gradient
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+
+
 def test_in_place_operators_on_plain_tensors_follow_numpy():
     t = cr.tensor([1.0, 2.0])
     alias = t

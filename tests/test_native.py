@@ -299,3 +299,44 @@ def test_the_c_diagonal_check_finds_any_entry_off_the_diagonal():
                     assert FAST.diagonal_only(off) is expected
                     assert bool(_factor._diagonal_only(off)) is expected
     assert FAST.diagonal_only(np.eye(3, dtype=int)) is None and FAST.diagonal_only(np.ones(3)) is None
+
+
+@needs_fast
+def test_the_c_axpy_gives_numpys_two_passes_to_the_last_bit():
+    rng = np.random.default_rng(2)
+    for dtype in (np.float64, np.float32):
+        for shape in [(0,), (1,), (3,), (4,), (5,), (17,), (7, 9), (2, 3, 5)]:
+            y, x = rng.normal(size=shape).astype(dtype), rng.normal(size=shape).astype(dtype)
+            for alpha in (0.1, -0.37, 3.0):
+                expected = y + dtype(alpha) * x            # the product rounded to the type first
+                got = y.copy()
+                assert FAST.axpy(got, x, alpha) is True
+                assert got.dtype == dtype and np.array_equal(got, expected)
+        same = rng.normal(size=(6, 5)).astype(dtype)
+        expected = same + dtype(0.5) * same
+        assert FAST.axpy(same, same, 0.5) is True and np.array_equal(same, expected)   # y += αy
+    special = np.array([np.inf, -np.inf, np.nan, 1.0, -0.0])
+    got = np.zeros(5)
+    assert FAST.axpy(got, special, 2.0) is True
+    assert np.array_equal(got, 0.0 + 2.0 * special, equal_nan=True)
+
+
+@needs_fast
+def test_the_c_axpy_refuses_what_it_cannot_do_and_writes_nothing():
+    y = np.arange(12.0).reshape(3, 4)
+    read_only = np.ones((3, 4))
+    read_only.flags.writeable = False
+    refused = [(y, np.ones((4, 3))),                       # same size, another shape
+               (y, np.ones((3, 4), dtype=np.float32)),     # another type
+               (y, np.ones((3, 4)).T.copy().T),            # not C-contiguous
+               (y[:, :2], np.ones((3, 2))),                # a strided view to write
+               (read_only, np.ones((3, 4))),
+               (np.ones(3, dtype=int), np.ones(3, dtype=int)),
+               (y.ravel()[1:], y.ravel()[:-1])]            # overlapping, not the same buffer
+    for target, source in refused:
+        before = target.copy()
+        assert FAST.axpy(target, source, 2.0) is None
+        assert np.array_equal(target, before)
+    assert FAST.axpy(y, np.ones((3, 4)), "two") is None
+    with pytest.raises(TypeError, match="axpy"):
+        FAST.axpy(y, np.ones((3, 4)))

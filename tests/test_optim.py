@@ -32,6 +32,19 @@ def test_sgd_is_w_minus_lr_g():
     np.testing.assert_allclose(out[0], [0.9, 2.2])
 
 
+def test_plain_sgd_is_numpys_update_to_the_last_bit_and_keeps_no_buffers():
+    rng = np.random.default_rng(0)
+    w, g = rng.normal(size=(64, 33)).astype(np.float32), rng.normal(size=(64, 33)).astype(np.float32)
+    p = cr.tensor(w.copy(), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = cr.tensor(g)
+    opt.step()
+    expected = w.copy()
+    expected -= np.float32(0.1) * g                     # what NumPy by hand writes
+    assert p.dtype == np.float32 and np.array_equal(p.numpy(), expected)
+    assert opt.state[0] == {}                           # no scratch array the size of w
+
+
 def test_sgd_momentum_by_hand():
     p = _param([1.0, 2.0])
     out = _run(optim.SGD([p], lr=0.1, momentum=0.9), p, GRADS)

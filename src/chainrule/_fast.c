@@ -994,6 +994,116 @@ diagonal_only(PyObject *module, PyObject *a)
     return Py_NewRef(zero_off ? Py_True : Py_False);
 }
 
+/* --- y += αx in one pass ----------------------------------------------------------------------
+ *
+ * An optimizer's step, w -= lr·g, in NumPy is two passes: a temporary lr·g, then the
+ * subtraction (reading w, the temporary, writing w). For W1's 270,000 float32 weights the
+ * single pass (read w and g, write w) takes half as long: 25 against 54 µs a step.
+ * Tensor.add_/sub_ with `alpha` use it; the product is rounded to the tensor's type before
+ * the sum, as NumPy's two passes round it (setup.py builds with -ffp-contract=off, so the
+ * compiler fuses nothing into an FMA either), and the answer is the same to the last bit.
+ * Both buffers C-contiguous, of one type (float64/float32) and one shape, y writable and
+ * either the very buffer x is or apart from it; None, with nothing written, for anything else.
+ */
+
+/* Four at a time, the buffers declared apart (restrict): the compiler makes vector code of
+ * the group at -O2. On x86-64 Linux with GCC or Clang, a second copy is compiled for AVX2 and
+ * the loader picks it where the processor has it (target_clones): NumPy's own loops use AVX2,
+ * and with SSE2 alone the single pass is no quicker than NumPy's two. y += αy, one buffer,
+ * goes through the plain loop (restrict would lie). */
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define WIDER_VECTORS __attribute__((target_clones("avx2", "default")))
+#else
+#define WIDER_VECTORS
+#endif
+
+#define AXPY_FUNCTION(name, T)                                                              \
+    static void WIDER_VECTORS                                                               \
+    name(T *restrict y, const T *restrict x, T alpha, Py_ssize_t count)                     \
+    {                                                                                       \
+        Py_ssize_t i = 0;                                                                   \
+        for (; i + 4 <= count; i += 4) {                                                    \
+            y[i] += alpha * x[i];                                                           \
+            y[i + 1] += alpha * x[i + 1];                                                   \
+            y[i + 2] += alpha * x[i + 2];                                                   \
+            y[i + 3] += alpha * x[i + 3];                                                   \
+        }                                                                                   \
+        for (; i < count; i++)                                                              \
+            y[i] += alpha * x[i];                                                           \
+    }
+
+AXPY_FUNCTION(axpy_double, double)
+AXPY_FUNCTION(axpy_float, float)
+
+#define AXPY_SELF(T)                                                                        \
+    {                                                                                       \
+        T *y = into.buf, scale = (T)alpha;                                                  \
+        for (Py_ssize_t i = 0; i < count; i++)                                              \
+            y[i] += scale * y[i];                                                           \
+    }
+
+static int
+same_shape(const Py_buffer *a, const Py_buffer *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int axis = 0; axis < a->ndim; axis++)
+        if (a->shape[axis] != b->shape[axis])
+            return 0;
+    return 1;
+}
+
+static PyObject *
+axpy(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "axpy(y, x, alpha) takes two arrays and a number");
+        return NULL;
+    }
+    double alpha = PyFloat_AsDouble(args[2]);
+    if (alpha == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_buffer view, into;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (PyObject_GetBuffer(args[0], &into, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+        < 0) {
+        PyErr_Clear();
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    const char *kind = view.format ? view.format : "B", *out_kind = into.format ? into.format : "B";
+    if (*kind == '<' || *kind == '=' || *kind == '@')
+        kind++;
+    if (*out_kind == '<' || *out_kind == '=' || *out_kind == '@')
+        out_kind++;
+    const char *x_low = view.buf, *y_low = into.buf;
+    PyObject *result = Py_None;
+    if (kind[1] == '\0' && (*kind == 'd' || *kind == 'f') && strcmp(kind, out_kind) == 0
+        && same_shape(&view, &into)
+        && (x_low == y_low || x_low + view.len <= y_low || y_low + into.len <= x_low)) {
+        Py_ssize_t count = into.len / into.itemsize;
+        Py_BEGIN_ALLOW_THREADS
+        if (x_low == y_low && *kind == 'd')
+            AXPY_SELF(double)
+        else if (x_low == y_low)
+            AXPY_SELF(float)
+        else if (*kind == 'd')
+            axpy_double(into.buf, view.buf, alpha, count);
+        else
+            axpy_float(into.buf, view.buf, (float)alpha, count);
+        Py_END_ALLOW_THREADS
+        result = Py_True;
+    }
+    PyBuffer_Release(&into);
+    PyBuffer_Release(&view);
+    return Py_NewRef(result);
+}
+
 /* --- arrays on 64-byte boundaries ------------------------------------------------------------
  *
  * malloc aligns to 16 bytes, so a large NumPy array starts anywhere within a 64-byte cache
@@ -1614,6 +1724,9 @@ static PyMethodDef module_methods[] = {
     {"diagonal_only", (PyCFunction)diagonal_only, METH_O,
      "diagonal_only(a): whether every entry of a float64/float32 matrix off its main diagonal "
      "is zero; None for anything else."},
+    {"axpy", (PyCFunction)(void (*)(void))axpy, METH_FASTCALL,
+     "axpy(y, x, alpha): y += alpha·x in one pass, for C-contiguous float64/float32 arrays of "
+     "one shape and type (alpha rounded to it); True, or None (nothing written) otherwise."},
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
      "drain(queue, level, retain, leaf_grads, process, fit_to): core/backward.py's reverse-pass "
      "loop for rules on plain values; nodes it does not handle go to process(node, g, level, "

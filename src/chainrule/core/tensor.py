@@ -52,6 +52,19 @@ _SLOTS = ("_value", "_trace", "_level", "_node", "_tangent", "requires_grad", "g
           "__weakref__")
 
 
+def _scaled_inplace(what: str, value: Any, other: Any, alpha: Any) -> None:
+    """``value += alpha * other`` in place, the product rounded to ``value``'s type as NumPy's
+    ``value += value.dtype.type(alpha) * other`` would round it (one pass in C where it can)."""
+    dtype = _np.result_type(value)
+    if dtype.kind in "iub" and alpha != int(alpha):
+        raise TypeError(f"{what}: alpha={alpha!r} is not a whole number, and this tensor holds "
+                        f"{dtype} values; use a float tensor or a whole alpha")
+    if FAST is not None and type(other) is _np.ndarray and type(value) is _np.ndarray \
+            and dtype.kind == "f" and FAST.axpy(value, other, alpha):
+        return
+    _np.add(value, _np.multiply(other, dtype.type(alpha)), out=value, casting="same_kind")
+
+
 class Tensor(FAST.TensorBase if FAST else object):
     """An array that remembers how it was computed.
 
@@ -230,19 +243,27 @@ class Tensor(FAST.TensorBase if FAST else object):
                 f"{what}: a leaf tensor that requires grad cannot be changed in place while "
                 f"gradients are recorded; wrap the update in `with cr.no_grad():`")
 
-    def _inplace(self, what: str, other: Any, ufunc: Any) -> Tensor:
+    def _inplace(self, what: str, other: Any, ufunc: Any, alpha: Any = 1) -> Tensor:
         self._check_inplace(what)
         raw = other.raw() if isinstance(other, Tensor) else other
         if ufunc is None:
             self._value[...] = raw
+        elif alpha != 1:
+            _scaled_inplace(what, self._value, raw, -alpha if ufunc is _np.subtract else alpha)
         else:
             ufunc(self._value, raw, out=self._value, casting="same_kind")
         STATE.changes += 1
         self._version = STATE.changes
         return self
 
-    def add_(self, other: Any) -> Tensor: return self._inplace("add_", other, _np.add)
-    def sub_(self, other: Any) -> Tensor: return self._inplace("sub_", other, _np.subtract)
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place (``alpha`` in the tensor's type, as PyTorch's)."""
+        return self._inplace("add_", other, _np.add, alpha)
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place: an optimizer's step, one pass over the weights."""
+        return self._inplace("sub_", other, _np.subtract, alpha)
+
     def mul_(self, other: Any) -> Tensor: return self._inplace("mul_", other, _np.multiply)
     def div_(self, other: Any) -> Tensor: return self._inplace("div_", other, _np.divide)
     def copy_(self, other: Any) -> Tensor: return self._inplace("copy_", other, None)

@@ -49,7 +49,7 @@ def _integral(array: np.ndarray, *, caller: str, name: str) -> np.ndarray:
     )
     if not whole:
         raise ValueError(f"{caller}: {name} holds values that are not whole class ids")
-    ids = array.astype(np.int64)
+    ids = array.astype(np.int64, copy=False)
     if ids.size and ids.min() < 0:
         raise ValueError(f"{caller}: {name} holds a negative class id ({ids.min()})")
     return ids
@@ -64,10 +64,11 @@ def one_hot(y: ArrayLike, num_classes: int | None = None, dtype: type = np.float
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
     ids = class_ids(y, caller="one_hot")
+    top = int(ids.max()) if ids.size else -1
     if num_classes is None:
-        num_classes = int(ids.max()) + 1 if ids.size else 0
-    if ids.size and ids.max() >= num_classes:
-        raise ValueError(f"one_hot: class id {ids.max()} does not fit num_classes={num_classes}")
+        num_classes = top + 1
+    if top >= num_classes:
+        raise ValueError(f"one_hot: class id {top} does not fit num_classes={num_classes}")
     rows = np.zeros((ids.size, num_classes), dtype=dtype)
     rows[np.arange(ids.size), ids] = 1
     return rows

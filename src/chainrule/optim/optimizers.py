@@ -183,12 +183,11 @@ class SGD(Optimizer):
         super().__init__(params, lr, clipnorm)
 
     def _update(self, p, w, g, state):
-        scratch = self._buffer(state, "scratch", w)
         d = g
         if self.weight_decay:
-            np.multiply(w, self.weight_decay, out=scratch)
-            scratch += g
-            d = scratch
+            d = self._buffer(state, "decayed", w)
+            np.multiply(w, self.weight_decay, out=d)
+            d += g
         if self.momentum:
             velocity = state.get("velocity")
             if velocity is None:
@@ -203,8 +202,7 @@ class SGD(Optimizer):
                 d = ahead
             else:
                 d = velocity
-        np.multiply(d, self.lr, out=scratch)
-        p.sub_(scratch)
+        p.sub_(d, alpha=self.lr)      # w -= lr·d in one pass over w
 
     def get_config(self) -> dict:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
