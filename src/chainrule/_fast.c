@@ -1007,11 +1007,12 @@ diagonal_only(PyObject *module, PyObject *a)
  */
 
 /* Four at a time, the buffers declared apart (restrict): the compiler makes vector code of
- * the group at -O2. On x86-64 Linux with GCC or Clang, a second copy is compiled for AVX2 and
- * the loader picks it where the processor has it (target_clones): NumPy's own loops use AVX2,
- * and with SSE2 alone the single pass is no quicker than NumPy's two. y += αy, one buffer,
- * goes through the plain loop (restrict would lie). */
-#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+ * the group at -O2. On x86-64 Linux (glibc) with GCC or Clang, a second copy is compiled for
+ * AVX2 and the loader picks it where the processor has it (target_clones, an ifunc): NumPy's
+ * own loops use AVX2, and with SSE2 alone the single pass is no quicker than NumPy's two.
+ * y += αy, one buffer, goes through the plain loop (restrict would lie). */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) \
+    && (defined(__GNUC__) || defined(__clang__))
 #define WIDER_VECTORS __attribute__((target_clones("avx2", "default")))
 #else
 #define WIDER_VECTORS
