@@ -56,7 +56,7 @@ def _scaled_inplace(what: str, value: Any, other: Any, alpha: Any) -> None:
     """``value += alpha * other`` in place, the product rounded to ``value``'s type as NumPy's
     ``value += value.dtype.type(alpha) * other`` would round it (one pass in C where it can)."""
     dtype = _np.result_type(value)
-    if dtype.kind in "iub" and alpha != int(alpha):
+    if dtype.kind in "iub" and not float(alpha).is_integer():
         raise TypeError(f"{what}: alpha={alpha!r} is not a whole number, and this tensor holds "
                         f"{dtype} values; use a float tensor or a whole alpha")
     if FAST is not None and type(other) is _np.ndarray and type(value) is _np.ndarray \
@@ -261,7 +261,13 @@ class Tensor(FAST.TensorBase if FAST else object):
         return self._inplace("add_", other, _np.add, alpha)
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        """``self -= alpha * other`` in place: an optimizer's step, one pass over the weights."""
+        """``self -= alpha * other`` in place: an optimizer's step, one pass over the weights.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, 2.0])
+        >>> w.sub_(cr.tensor([10.0, 30.0]), alpha=0.1).tolist()
+        [0.0, -1.0]
+        """
         return self._inplace("sub_", other, _np.subtract, alpha)
 
     def mul_(self, other: Any) -> Tensor: return self._inplace("mul_", other, _np.multiply)
