@@ -340,3 +340,31 @@ def test_the_c_axpy_refuses_what_it_cannot_do_and_writes_nothing():
     assert FAST.axpy(y, np.ones((3, 4)), "two") is None
     with pytest.raises(TypeError, match="axpy"):
         FAST.axpy(y, np.ones((3, 4)))
+
+
+@needs_fast
+def test_the_c_replay_runs_steps_on_slots_and_refuses_malformed_ones():
+    a, b = np.arange(3.0), np.full(3, 2.0)
+    slots = [a, b, None, None, None]
+    steps = ((np.multiply, (0, 1), None, 2, (), -1),          # slot 2 = a·b
+             (np.sum, (2,), {"keepdims": True}, 3, (), -1),    # slot 3 = Σ slot 2, with params
+             (np.add, (2, 1), None, 4, (2,), 2))               # slot 4 = slot 2 + b, into slot 2
+    assert FAST.replay(steps[:1], slots) is None
+    buffer_before = slots[2]
+    FAST.replay(steps[1:], slots)
+    assert_array_equal(slots[3], [6.0])
+    assert slots[2] is None
+    assert slots[4] is buffer_before and slots[4].tolist() == [2.0, 4.0, 6.0]
+    assert_array_equal(a, [0.0, 1.0, 2.0])                     # operands not written
+    with pytest.raises(ValueError, match="step 0 reads slot 9"):
+        FAST.replay(((np.negative, (9,), None, 2, (), -1),), slots)
+    with pytest.raises(ValueError, match="does not fit"):
+        FAST.replay(((np.negative, (0,), None, 7, (), -1),), slots)
+    with pytest.raises(TypeError, match="6-tuple"):
+        FAST.replay(((np.negative, (0,)),), slots)
+    with pytest.raises(ZeroDivisionError):                     # an implementation's own error
+        FAST.replay(((lambda x: 1 / 0, (0,), None, 2, (), -1),), slots)
+    before = sys.getrefcount(a), sys.getrefcount(np.multiply)
+    for _ in range(200):
+        FAST.replay(steps, [a, b, None, None, None])
+    assert (sys.getrefcount(a), sys.getrefcount(np.multiply)) == before

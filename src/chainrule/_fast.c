@@ -1570,6 +1570,79 @@ done:
     return result;
 }
 
+/* --- cr.compile's replay ------------------------------------------------------------------------
+ *
+ * A recorded program (compiler.py) is a list of steps on numbered slots; replaying it is one
+ * call per step. The Python loop spends about a third of a small step unpacking the step and
+ * indexing the slots; here each step is a tuple (implementation, operand slots, parameters or
+ * None, result slot, slots released after it, the slot whose buffer takes the result or -1).
+ */
+
+static PyObject *str_out_names;   /* ("out",): the keyword of a result written into a buffer */
+
+static PyObject *
+replay(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "replay(steps: tuple, slots: list)");
+        return NULL;
+    }
+    PyObject *steps = args[0], *slots = args[1];
+    Py_ssize_t n_slots = PyList_GET_SIZE(slots);
+    if (str_out_names == NULL && (str_out_names = Py_BuildValue("(s)", "out")) == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(steps); k++) {
+        PyObject *step = PyTuple_GET_ITEM(steps, k);
+        if (!PyTuple_Check(step) || PyTuple_GET_SIZE(step) != 6) {
+            PyErr_Format(PyExc_TypeError, "replay: step %zd is not a 6-tuple", k);
+            return NULL;
+        }
+        PyObject *impl = PyTuple_GET_ITEM(step, 0), *operands = PyTuple_GET_ITEM(step, 1);
+        PyObject *params = PyTuple_GET_ITEM(step, 2), *dead = PyTuple_GET_ITEM(step, 4);
+        Py_ssize_t out = PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 3));
+        Py_ssize_t into = PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 5));
+        if ((out == -1 || into == -1) && PyErr_Occurred())
+            return NULL;
+        Py_ssize_t n = PyTuple_Check(operands) ? PyTuple_GET_SIZE(operands) : MAX_INPUTS;
+        if (n >= MAX_INPUTS || out < 0 || out >= n_slots || into >= n_slots) {
+            PyErr_Format(PyExc_ValueError, "replay: step %zd does not fit the slots", k);
+            return NULL;
+        }
+        PyObject *stack[MAX_INPUTS + 1];
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(operands, i));
+            if (s < 0 || s >= n_slots) {
+                if (!PyErr_Occurred())
+                    PyErr_Format(PyExc_ValueError, "replay: step %zd reads slot %zd", k, s);
+                return NULL;
+            }
+            stack[i] = PyList_GET_ITEM(slots, s);     /* borrowed: the list holds them */
+        }
+        PyObject *result;
+        if (into >= 0) {     /* an operand dies here: the result goes into its buffer */
+            stack[n] = PyList_GET_ITEM(slots, into);
+            result = PyObject_Vectorcall(impl, stack, n, str_out_names);
+        }
+        else if (params != Py_None)
+            result = PyObject_VectorcallDict(impl, stack, n, params);
+        else
+            result = PyObject_Vectorcall(impl, stack, n, NULL);
+        if (result == NULL)
+            return NULL;
+        PyList_SetItem(slots, out, result);           /* steals the reference */
+        for (Py_ssize_t i = 0; PyTuple_Check(dead) && i < PyTuple_GET_SIZE(dead); i++) {
+            Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(dead, i));
+            if (s < 0 || s >= n_slots) {
+                if (!PyErr_Occurred())
+                    PyErr_Format(PyExc_ValueError, "replay: step %zd releases slot %zd", k, s);
+                return NULL;
+            }
+            PyList_SetItem(slots, s, Py_NewRef(Py_None));
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 drain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1728,6 +1801,9 @@ static PyMethodDef module_methods[] = {
     {"axpy", (PyCFunction)(void (*)(void))axpy, METH_FASTCALL,
      "axpy(y, x, alpha): y += alpha·x in one pass, for C-contiguous float64/float32 arrays of "
      "one shape and type (alpha rounded to it); True, or None (nothing written) otherwise."},
+    {"replay", (PyCFunction)(void (*)(void))replay, METH_FASTCALL,
+     "replay(steps, slots): run a cr.compile program's steps (impl, operand slots, params or "
+     "None, result slot, released slots, buffer slot or -1) on the list of slots, in place."},
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
      "drain(queue, level, retain, leaf_grads, process, fit_to): core/backward.py's reverse-pass "
      "loop for rules on plain values; nodes it does not handle go to process(node, g, level, "

@@ -39,6 +39,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from chainrule._native import FAST
 from chainrule.core.trace import RECORD, STATE, Trace, bind, new_trace, user_line
 from chainrule.core.tensor import Tensor
 from chainrule.transforms import plain_value, tree_flatten, tree_unflatten
@@ -126,7 +127,7 @@ class _Step(NamedTuple):
 class _Program:
     """A recorded function: operations on numbered slots, ready to run on new arrays."""
 
-    __slots__ = ("template", "inputs", "steps", "outputs", "structure")
+    __slots__ = ("template", "inputs", "steps", "outputs", "structure", "native")
 
     def __init__(self, recorder: _Recorder, inputs: list[int], outputs: list[int],
                  structure: Any) -> None:
@@ -149,6 +150,11 @@ class _Program:
                             args[1] if len(args) > 1 else None, args, params or None, out,
                             tuple(d), into.get(i))
                       for i, ((impl, args, params, out), d) in enumerate(zip(recorder.steps, dead))]
+        # the same steps for the C loop (_fast.c's replay), where it is built
+        self.native = None
+        if FAST is not None and all(step.n < _NATIVE_OPERANDS for step in self.steps):
+            self.native = tuple((step.impl, step.args, step.params, step.out, step.dead,
+                                 -1 if step.into is None else step.into) for step in self.steps)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -157,6 +163,9 @@ class _Program:
         slots = self.template.copy()
         for s, value in zip(self.inputs, leaves):
             slots[s] = value
+        if self.native is not None:
+            FAST.replay(self.native, slots)
+            return tree_unflatten(self.structure, [plain_value(slots[s]) for s in self.outputs])
         for impl, n, a, b, args, params, out, dead, into in self.steps:
             if into is not None:   # an operand dies here: the result goes into its buffer
                 if n == 2:
@@ -178,6 +187,7 @@ class _Program:
 
 
 _REUSE_BYTES = 1 << 16
+_NATIVE_OPERANDS = 16   # the C loop's limit (MAX_INPUTS in _fast.c): more goes to Python
 
 
 def _reusable_buffers(recorder: _Recorder, kept: set, last_use: dict) -> dict[int, int]:
