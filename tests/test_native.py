@@ -360,6 +360,8 @@ def test_the_c_replay_runs_steps_on_slots_and_refuses_malformed_ones():
         FAST.replay(((np.negative, (9,), None, 2, (), -1),), slots)
     with pytest.raises(ValueError, match="does not fit"):
         FAST.replay(((np.negative, (0,), None, 7, (), -1),), slots)
+    with pytest.raises(TypeError, match="parameters are not a dict"):
+        FAST.replay(((np.sum, (0,), [("axis", 0)], 2, (), -1),), slots)
     with pytest.raises(TypeError, match="6-tuple"):
         FAST.replay(((np.negative, (0,)),), slots)
     with pytest.raises(ZeroDivisionError):                     # an implementation's own error

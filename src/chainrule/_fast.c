@@ -1608,6 +1608,10 @@ replay(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Format(PyExc_ValueError, "replay: step %zd does not fit the slots", k);
             return NULL;
         }
+        if (params != Py_None && !PyDict_Check(params)) {
+            PyErr_Format(PyExc_TypeError, "replay: step %zd's parameters are not a dict", k);
+            return NULL;
+        }
         PyObject *stack[MAX_INPUTS + 1];
         for (Py_ssize_t i = 0; i < n; i++) {
             Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(operands, i));
