@@ -5,9 +5,9 @@ a PyTorch user writes ``nn.Linear`` and an activation) and ``cr.grad``/``cr.hess
 
 As "chainrule-compile" (``configure(compile=True)``) every workload is written
 functionally and run through ``cr.compile``: the training step is
-``cr.compile(cr.value_and_grad(loss))`` with the SGD update in NumPy, the
-derivatives are ``cr.compile(cr.grad(...))`` and so on (the recording happens in
-the warm-up)."""
+``cr.compile(cr.value_and_grad(loss))`` with the SGD update by ``sub_(g, alpha=lr)``,
+the derivatives are ``cr.compile(cr.grad(...))`` and so on (the recording happens
+in the warm-up)."""
 
 from __future__ import annotations
 
@@ -99,9 +99,9 @@ class CompiledMLPTrainer:
     """The same network as a function of its parameters: one compiled value-and-gradient."""
 
     def __init__(self, params: list[np.ndarray], activation: str, lr: float) -> None:
-        self.params = [p.copy() for p in params]
+        self.params = [cr.tensor(p.copy()) for p in params]   # plain tensors: updated in place
         self.activation = activation
-        self.lr = np.float32(lr)
+        self.lr = lr
         self.one_hot = np.eye(params[-1].shape[0], dtype=params[-1].dtype)
         self.value_and_grad = cr.compile(cr.value_and_grad(self._loss))
 
@@ -114,7 +114,7 @@ class CompiledMLPTrainer:
     def step(self, x: np.ndarray, y: np.ndarray):
         loss, grads = self.value_and_grad(self.params, x, self.one_hot[y])
         for p, g in reversed(list(zip(self.params, grads))):   # last layer first, as above
-            p -= self.lr * g
+            p.sub_(g, alpha=self.lr)
         return loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:
