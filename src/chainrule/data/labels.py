@@ -49,7 +49,7 @@ def _integral(array: np.ndarray, *, caller: str, name: str) -> np.ndarray:
     )
     if not whole:
         raise ValueError(f"{caller}: {name} holds values that are not whole class ids")
-    ids = array.astype(np.int64, copy=False)
+    ids = array.astype(np.int64)
     if ids.size and ids.min() < 0:
         raise ValueError(f"{caller}: {name} holds a negative class id ({ids.min()})")
     return ids
