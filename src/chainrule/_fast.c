@@ -998,7 +998,7 @@ diagonal_only(PyObject *module, PyObject *a)
  *
  * An optimizer's step, w -= lr·g, in NumPy is two passes: a temporary lr·g, then the
  * subtraction (reading w, the temporary, writing w). For W1's 270,000 float32 weights the
- * single pass (read w and g, write w) takes half as long: 25 against 54 µs a step.
+ * single pass (read w and g, write w) takes about half as long: 30 against 54 µs a step.
  * Tensor.add_/sub_ with `alpha` use it; the product is rounded to the tensor's type before
  * the sum, as NumPy's two passes round it (setup.py builds with -ffp-contract=off, so the
  * compiler fuses nothing into an FMA either), and the answer is the same to the last bit.
