@@ -1017,10 +1017,15 @@ diagonal_only(PyObject *module, PyObject *a)
 #else
 #define WIDER_VECTORS
 #endif
+#ifdef _MSC_VER                   /* C99's restrict, by the name MSVC knows in C89 mode too */
+#define RESTRICT __restrict
+#else
+#define RESTRICT restrict
+#endif
 
 #define AXPY_FUNCTION(name, T)                                                              \
     static void WIDER_VECTORS                                                               \
-    name(T *restrict y, const T *restrict x, T alpha, Py_ssize_t count)                     \
+    name(T *RESTRICT y, const T *RESTRICT x, T alpha, Py_ssize_t count)                     \
     {                                                                                       \
         Py_ssize_t i = 0;                                                                   \
         for (; i + 4 <= count; i += 4) {                                                    \
