@@ -736,6 +736,35 @@ static PyTypeObject BindType = {
     .tp_getset = bind_getset,
 };
 
+/* --- float buffers: what the array helpers below take ------------------------------------------ */
+
+/* 'd' or 'f' for a buffer of native float64 or float32, 0 for any other type. */
+static char
+float_kind(const Py_buffer *view)
+{
+    const char *format = view->format ? view->format : "B";
+    if (*format == '<' || *format == '=' || *format == '@')
+        format++;
+    return format[1] == '\0' && (*format == 'd' || *format == 'f') ? *format : 0;
+}
+
+/* A float64/float32 matrix's buffer (writable if asked), or 0 with no exception for anything
+ * else: the caller answers None and Python decides. */
+static int
+float_matrix(PyObject *a, Py_buffer *view, int writable, char *kind)
+{
+    if (PyObject_GetBuffer(a, view, PyBUF_RECORDS_RO | (writable ? PyBUF_WRITABLE : 0)) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    *kind = float_kind(view);
+    if (view->ndim != 2 || *kind == 0) {
+        PyBuffer_Release(view);
+        return 0;
+    }
+    return 1;
+}
+
 /* --- is a matrix exactly symmetric? -----------------------------------------------------------
  *
  * ops/_factor.py factorizes a matrix by Cholesky when it equals its transpose exactly. Comparing
@@ -763,21 +792,16 @@ static PyObject *
 symmetric(PyObject *module, PyObject *a)
 {
     Py_buffer view;
-    if (PyObject_GetBuffer(a, &view, PyBUF_RECORDS_RO) < 0) {
-        PyErr_Clear();
+    char kind;
+    if (!float_matrix(a, &view, 0, &kind))
         Py_RETURN_NONE;
-    }
     PyObject *result = Py_None;
-    const char *format = view.format ? view.format : "B";
-    if (*format == '<' || *format == '=' || *format == '@')
-        format++;
-    if (view.ndim == 2 && view.shape[0] == view.shape[1] && format[1] == '\0'
-        && (*format == 'd' || *format == 'f')) {
+    if (view.shape[0] == view.shape[1]) {
         const char *data = view.buf;
         Py_ssize_t n = view.shape[0], s0 = view.strides[0], s1 = view.strides[1];
         int same_all = 1;      /* NaN != NaN: a matrix with a NaN off the diagonal is not */
         Py_BEGIN_ALLOW_THREADS
-        if (*format == 'd') {
+        if (kind == 'd') {
             SYMMETRIC_LOOP(double)
         }
         else {
@@ -837,26 +861,6 @@ symmetric(PyObject *module, PyObject *a)
             for (Py_ssize_t i = bi; i < bi + SYMMETRY_BLOCK && i < rows; i++)               \
                 for (Py_ssize_t j = bj; j < bj + SYMMETRY_BLOCK && j < cols; j++)           \
                     *(T *)(res + i * r0 + j * r1) = *(const T *)(in + i * s0 + j * s1);
-
-/* A float64/float32 matrix's buffer (writable if asked), or 0 with no exception for anything
- * else: the caller answers None and Python decides. */
-static int
-float_matrix(PyObject *a, Py_buffer *view, int writable, char *kind)
-{
-    if (PyObject_GetBuffer(a, view, PyBUF_RECORDS_RO | (writable ? PyBUF_WRITABLE : 0)) < 0) {
-        PyErr_Clear();
-        return 0;
-    }
-    const char *format = view->format ? view->format : "B";
-    if (*format == '<' || *format == '=' || *format == '@')
-        format++;
-    if (view->ndim != 2 || format[1] != '\0' || (*format != 'd' && *format != 'f')) {
-        PyBuffer_Release(view);
-        return 0;
-    }
-    *kind = *format;
-    return 1;
-}
 
 static PyObject *
 mirror_lower(PyObject *module, PyObject *a)
@@ -1082,23 +1086,18 @@ axpy(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyBuffer_Release(&view);
         Py_RETURN_NONE;
     }
-    const char *kind = view.format ? view.format : "B", *out_kind = into.format ? into.format : "B";
-    if (*kind == '<' || *kind == '=' || *kind == '@')
-        kind++;
-    if (*out_kind == '<' || *out_kind == '=' || *out_kind == '@')
-        out_kind++;
+    char kind = float_kind(&view);
     const char *x_low = view.buf, *y_low = into.buf;
     PyObject *result = Py_None;
-    if (kind[1] == '\0' && (*kind == 'd' || *kind == 'f') && strcmp(kind, out_kind) == 0
-        && same_shape(&view, &into)
+    if (kind != 0 && kind == float_kind(&into) && same_shape(&view, &into)
         && (x_low == y_low || x_low + view.len <= y_low || y_low + into.len <= x_low)) {
         Py_ssize_t count = into.len / into.itemsize;
         Py_BEGIN_ALLOW_THREADS
-        if (x_low == y_low && *kind == 'd')
+        if (x_low == y_low && kind == 'd')
             AXPY_SELF(double)
         else if (x_low == y_low)
             AXPY_SELF(float)
-        else if (*kind == 'd')
+        else if (kind == 'd')
             axpy_double(into.buf, view.buf, alpha, count);
         else
             axpy_float(into.buf, view.buf, (float)alpha, count);
