@@ -342,6 +342,53 @@ def test_the_c_axpy_refuses_what_it_cannot_do_and_writes_nothing():
         FAST.axpy(y, np.ones((3, 4)))
 
 
+def _bits(a):
+    return a.view(np.int64 if a.dtype == np.float64 else np.int32)
+
+
+@needs_fast
+def test_the_c_mask_positive_gives_numpys_product_with_a_mask_to_the_last_bit():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float64, np.float32):
+        for shape in [(0,), (1,), (3,), (4,), (5,), (17,), (7, 9), (2, 3, 5)]:
+            g = rng.normal(size=shape).astype(dtype)
+            y = np.maximum(rng.normal(size=shape), 0).astype(dtype)   # a relu output: 0s and more
+            out = np.full(shape, 7.0, dtype)
+            assert FAST.mask_positive(out, g, y) is True
+            assert np.array_equal(_bits(out), _bits(g * (y > 0)))
+        # g·0 is -0.0 for a negative g and NaN for an infinite one; y NaN or -0.0 is not > 0
+        g = np.array([np.inf, -np.inf, np.nan, -3.0, -0.0, 2.0, 5.0, -1.0, np.nan], dtype)
+        y = np.array([0.0, 0.0, 0.0, 0.0, 1.0, np.nan, -0.0, 1e-300, 2.0], dtype)
+        out = np.empty_like(g)
+        assert FAST.mask_positive(out, g, y) is True
+        with np.errstate(invalid="ignore"):
+            expected = g * (y > 0)
+        assert np.array_equal(_bits(out), _bits(expected))
+
+
+@needs_fast
+def test_the_c_mask_positive_refuses_what_it_cannot_do_and_writes_nothing():
+    g, y = np.arange(12.0).reshape(3, 4), np.ones((3, 4))
+    read_only = np.zeros((3, 4))
+    read_only.flags.writeable = False
+    refused = [(np.zeros((4, 3)), g, y),                          # same size, another shape
+               (np.zeros((3, 4)), g, np.ones(4)),                 # broadcasting: NumPy's job
+               (np.zeros((3, 4)), g, y.astype(np.float32)),       # mixed types
+               (np.zeros((3, 4), dtype=np.float32), g, y),
+               (np.zeros((3, 4)), g.T.copy().T, y),               # not C-contiguous
+               (read_only, g, y),
+               (np.zeros(3, dtype=int), np.ones(3, dtype=int), np.ones(3, dtype=int))]
+    for out, gg, yy in refused:
+        before = out.copy()
+        assert FAST.mask_positive(out, gg, yy) is None
+        assert np.array_equal(out, before)
+    shared = g.copy()
+    assert FAST.mask_positive(shared, shared, y) is None           # out must be apart from both
+    assert np.array_equal(shared, g)
+    with pytest.raises(TypeError, match="mask_positive"):
+        FAST.mask_positive(g, y)
+
+
 @needs_fast
 def test_the_c_replay_runs_steps_on_slots_and_refuses_malformed_ones():
     a, b = np.arange(3.0), np.full(3, 2.0)
