@@ -224,6 +224,27 @@ def test_one_hot_encodes_and_checks_the_class_count():
         one_hot([0, 2], num_classes=2)
 
 
+@pytest.mark.parametrize("num_classes", [5, 300])   # rows of a kept identity, and without one
+def test_one_hot_rows_are_fresh_arrays_of_every_integer_and_float_input(num_classes):
+    ids = [4, 0, 4, 1]
+    expected = np.zeros((4, num_classes))
+    expected[np.arange(4), ids] = 1
+    for y in (np.array(ids, np.uint8), np.array(ids, np.int32), ids, np.array(ids, float),
+              np.array(ids)[:, None]):
+        for dtype in (np.float32, np.float64):
+            rows = one_hot(y, num_classes, dtype=dtype)
+            assert rows.dtype == dtype and rows.flags.writeable
+            np.testing.assert_array_equal(rows, expected)
+            rows[:] = 7                                   # the next call is not touched
+    assert one_hot(np.array([], np.int64), num_classes).shape == (0, num_classes)
+    with pytest.raises(ValueError, match="negative class id"):
+        one_hot(np.array([0, -1]), num_classes)
+    with pytest.raises(ValueError, match="not whole"):
+        one_hot([0.5], num_classes)
+    with pytest.raises(TypeError, match="integer class ids"):
+        one_hot(np.array([True, False]), num_classes)
+
+
 # ----------------------------------------------------------------------------- data sets
 
 

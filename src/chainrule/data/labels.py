@@ -8,6 +8,8 @@ argmax is the class id. :func:`class_ids` is that one conversion.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -55,6 +57,17 @@ def _integral(array: np.ndarray, *, caller: str, name: str) -> np.ndarray:
     return ids
 
 
+_IDENTITY_LIMIT = 256   # classes; the largest kept identity is 256 x 256 (512 KiB in float64)
+
+
+@functools.lru_cache(maxsize=8)
+def _identity(size: int, dtype: np.dtype) -> np.ndarray:
+    """The identity matrix of ``size``, read-only: its rows are the one-hot rows."""
+    rows = np.eye(size, dtype=dtype)
+    rows.flags.writeable = False
+    return rows
+
+
 def one_hot(y: ArrayLike, num_classes: int | None = None, dtype: type = np.float32) -> np.ndarray:
     """Encode class ids as one-hot rows of shape ``(n, num_classes)``.
 
@@ -63,12 +76,18 @@ def one_hot(y: ArrayLike, num_classes: int | None = None, dtype: type = np.float
     >>> one_hot([0, 2], num_classes=3).tolist()
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    ids = class_ids(y, caller="one_hot")
+    ids = np.asarray(y)
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":      # rows, floats, bools: checked as ids
+        ids = class_ids(ids, caller="one_hot")
+    elif ids.size and ids.min() < 0:                     # integers already: no int64 copy
+        raise ValueError(f"one_hot: y holds a negative class id ({ids.min()})")
     top = int(ids.max()) if ids.size else -1
     if num_classes is None:
         num_classes = top + 1
     if top >= num_classes:
         raise ValueError(f"one_hot: class id {top} does not fit num_classes={num_classes}")
+    if num_classes <= _IDENTITY_LIMIT:                   # a training loop's per-batch call:
+        return _identity(num_classes, np.dtype(dtype))[ids]   # one gather of kept rows
     rows = np.zeros((ids.size, num_classes), dtype=dtype)
     rows[np.arange(ids.size), ids] = 1
     return rows

@@ -91,7 +91,7 @@ class Dense(Module):
         if not isinstance(x, cr.Tensor):
             x = np.asarray(x, dtype=self.kernel.dtype)  # no copy when already right
         activation = self.activation if activate else None
-        if self.bias is not None and np.ndim(x) == 2 and activation in DENSE_ACTIVATIONS:
+        if self.bias is not None and x.ndim == 2 and activation in DENSE_ACTIVATIONS:
             return dense(x, self.kernel, self.bias, activation=activation)   # one graph node
         z = x @ self.kernel
         if self.bias is not None:

@@ -37,9 +37,9 @@ def _as_targets(labels: Any, like: Any) -> Any:
     if isinstance(labels, cr.Tensor):
         return labels
     labels = np.asarray(labels)
-    width = np.shape(like)[-1] if np.ndim(like) else 1
-    if labels.ndim == np.ndim(like) - 1 and labels.dtype.kind in "iub":
-        return one_hot(labels, width, dtype=_dtype_of(like))
+    shape = np.shape(like)
+    if labels.ndim == len(shape) - 1 and labels.dtype.kind in "iub":
+        return one_hot(labels, shape[-1], dtype=_dtype_of(like))
     return labels.astype(_dtype_of(like), copy=False)
 
 
