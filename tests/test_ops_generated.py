@@ -130,3 +130,8 @@ def test_batching_rule_matches_a_loop_over_the_batch(prim, shapes, params):
         expected = [prim(*[e[i] if i in mapped else examples[0][i] for i in range(len(e))], **params)
                     for e in examples]
         np.testing.assert_allclose(got, np.stack(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_relu_and_its_backward_map_over_a_batch_without_a_loop():
+    """jacfwd, jacrev and hessian of a relu network push a whole basis through these."""
+    assert all(REGISTRY[name].batch is not None for name in ("relu", "mask_positive"))

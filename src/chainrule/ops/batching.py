@@ -226,7 +226,7 @@ ELEMENTWISE = [
     "add", "subtract", "multiply", "zero_safe_multiply", "divide", "negative", "power", "square",
     "sqrt", "exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin",
     "arccos", "arctan", "sinh", "cosh", "tanh", "abs", "maximum", "minimum", "clip", "where",
-    "astype", "sigmoid", "relu",
+    "astype", "sigmoid", "relu", "mask_positive",
 ]
 NON_DIFFERENTIABLE_ELEMENTWISE = [
     elementwise.sign, creation.zeros_like, creation.ones_like, creation.full_like,
