@@ -44,5 +44,20 @@ def test_the_interleaved_w1_comparison_prints_a_ratio_per_trainer(capsys):
     assert interleaved.main(["--batch", "4", "--rounds", "1", "--steps", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("W1 step, batch 4")
-    assert [line.split()[0] for line in lines[1:]] == ["numpy", "chainrule", "chainrule-nn"]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["step", "numpy"], ["step", "chainrule"], ["step", "chainrule-nn"]]
     assert all("× NumPy" in line for line in lines[1:])
+    assert lines[1].endswith("× NumPy 1.000")
+
+
+def test_the_interleaved_w5_comparison_puts_each_loss_beside_its_closed_form(capsys):
+    from benchmarks import fw_chainrule, interleaved
+
+    assert interleaved.main(["--workload", "W5", "--rounds", "1", "--calls", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("W5 gradients")
+    frameworks = ["numpy", "chainrule", "chainrule-compile"]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        [loss, name] for loss in ("logdet", "trace") for name in frameworks]
+    assert lines[1].endswith("× NumPy 1.000") and lines[4].endswith("× NumPy 1.000")
+    assert fw_chainrule.COMPILE is False        # the compiled contender leaves the module as it was
