@@ -765,6 +765,24 @@ float_matrix(PyObject *a, Py_buffer *view, int writable, char *kind)
     return 1;
 }
 
+/* A C-contiguous float64/float32 buffer (writable if asked) whose kind is `want` ('d' or 'f';
+ * 0: either), or 0 with no exception and nothing held for anything else. */
+static char
+contiguous_floats(PyObject *a, Py_buffer *view, int writable, char want)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(a, view, flags) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    char kind = float_kind(view);
+    if (kind == 0 || (want != 0 && kind != want)) {
+        PyBuffer_Release(view);
+        return 0;
+    }
+    return kind;
+}
+
 /* --- is a matrix exactly symmetric? -----------------------------------------------------------
  *
  * ops/_factor.py factorizes a matrix by Cholesky when it equals its transpose exactly. Comparing
@@ -1084,21 +1102,16 @@ axpy(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     Py_buffer view, into;
-    if (PyObject_GetBuffer(args[1], &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        PyErr_Clear();
+    char kind = contiguous_floats(args[1], &view, 0, 0);
+    if (kind == 0)
         Py_RETURN_NONE;
-    }
-    if (PyObject_GetBuffer(args[0], &into, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
-        < 0) {
-        PyErr_Clear();
+    if (!contiguous_floats(args[0], &into, 1, kind)) {
         PyBuffer_Release(&view);
         Py_RETURN_NONE;
     }
-    char kind = float_kind(&view);
     const char *x_low = view.buf, *y_low = into.buf;
     PyObject *result = Py_None;
-    if (kind != 0 && kind == float_kind(&into) && same_shape(&view, &into)
-        && (x_low == y_low || apart(&view, &into))) {
+    if (same_shape(&view, &into) && (x_low == y_low || apart(&view, &into))) {
         Py_ssize_t count = into.len / into.itemsize;
         Py_BEGIN_ALLOW_THREADS
         if (x_low == y_low && kind == 'd')
@@ -1122,8 +1135,9 @@ axpy(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * relu's rules (and the fused dense layer's, for relu) pass a cotangent where the output is
  * positive: g·[y > 0]. NumPy does it as two loops, a boolean mask and a float × bool product
  * whose mixed types go through a slow conversion: 12-13 µs for W1's 128×256 float32 layer,
- * 6 µs through this (the call and the output's allocation included). The product is kept (not a select) so that the answer is NumPy's to the last bit:
- * g·1 where y > 0, g·0 elsewhere (-0.0 for a negative g, NaN for an infinite or NaN one).
+ * 6 µs through this (the call and the output's allocation included). The product is kept
+ * (not a select) so that the answer is NumPy's to the last bit: g·1 where y > 0, g·0
+ * elsewhere (-0.0 for a negative g, NaN for an infinite or NaN one).
  * The comparison can raise the invalid flag on a NaN, so GCC needs -fno-trapping-math (setup.py)
  * before it makes vector code of the loop. All three buffers C-contiguous, of one type and one
  * shape, `out` writable and apart from the other two; None, with nothing written, otherwise.
@@ -1155,26 +1169,20 @@ mask_positive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_buffer out, g, y;
-    if (PyObject_GetBuffer(args[0], &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
-        < 0) {
-        PyErr_Clear();
+    char kind = contiguous_floats(args[0], &out, 1, 0);
+    if (kind == 0)
         Py_RETURN_NONE;
-    }
-    if (PyObject_GetBuffer(args[1], &g, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        PyErr_Clear();
+    if (!contiguous_floats(args[1], &g, 0, kind)) {
         PyBuffer_Release(&out);
         Py_RETURN_NONE;
     }
-    if (PyObject_GetBuffer(args[2], &y, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        PyErr_Clear();
+    if (!contiguous_floats(args[2], &y, 0, kind)) {
         PyBuffer_Release(&g);
         PyBuffer_Release(&out);
         Py_RETURN_NONE;
     }
-    char kind = float_kind(&out);
     PyObject *result = Py_None;
-    if (kind != 0 && kind == float_kind(&g) && kind == float_kind(&y) && same_shape(&out, &g)
-        && same_shape(&out, &y) && apart(&out, &g) && apart(&out, &y)) {
+    if (same_shape(&out, &g) && same_shape(&out, &y) && apart(&out, &g) && apart(&out, &y)) {
         Py_ssize_t count = out.len / out.itemsize;
         Py_BEGIN_ALLOW_THREADS
         if (kind == 'd')
