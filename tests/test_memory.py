@@ -96,3 +96,31 @@ def test_arrays_made_before_the_import_are_freed_by_numpys_allocator():
             "again = [np.ones(n) for n in (10, 10**5, 10**6)]; "
             "print(after.ctypes.data % 64, {a.ctypes.data % 64 for a in again}, after.sum())")
     assert _run(code) == "0 {0} 1000000.0"
+
+
+@needs_fast
+def test_freed_blocks_come_back_newest_first_and_zeroed_when_asked():
+    n = 1 << 17                                # 1 MiB of float64: kept for reuse when freed
+    older, newer = np.ones(n), np.ones(n)
+    older_at, newer_at = older.ctypes.data, newer.ctypes.data
+    del older, newer                           # freed oldest first
+    again = np.empty(n)                        # malloc's bins would give the older one
+    assert again.ctypes.data == newer_at
+    zeros = np.zeros(n)                        # calloc from a kept (dirty) block
+    assert zeros.ctypes.data == older_at
+    assert not zeros.any()
+    grown = np.arange(float(n))                # a kept block resized keeps its values
+    grown.resize(3 * n, refcheck=False)
+    assert grown.ctypes.data % 64 == 0 and np.array_equal(grown[:n], np.arange(float(n)))
+
+
+@needs_fast
+def test_kept_blocks_are_given_only_for_their_own_size():
+    n = 1 << 15
+    block = np.full(n, 7.0)
+    at = block.ctypes.data
+    del block
+    other = np.empty(n + 1)                    # 8 bytes more: not the kept block
+    assert other.ctypes.data != at
+    same = np.full(n, 1.0)
+    assert same.ctypes.data == at and np.all(same == 1.0)

@@ -1214,6 +1214,7 @@ mask_positive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  */
 
 #define ALIGNMENT 64
+#define HEADER sizeof(size_t)       /* each block starts with the size of its array */
 #define HUGE_PAGE_SIZE ((size_t)1 << 22)
 
 typedef struct {
@@ -1232,13 +1233,15 @@ typedef struct {
 
 static int huge_pages = 1;     /* NUMPY_MADVISE_HUGEPAGE=0 turns it off, as for NumPy */
 
-/* The aligned address inside `block` (NULL stays NULL), with its distance stored before it. */
+/* The aligned address inside `block` (NULL stays NULL), with the array's size stored at the
+ * block's start and the distance back to it in the byte before the array. */
 static void *
 aligned_in(void *block, size_t size)
 {
     if (block == NULL)
         return NULL;
-    uintptr_t start = ((uintptr_t)block + ALIGNMENT) & ~(uintptr_t)(ALIGNMENT - 1);
+    memcpy(block, &size, HEADER);
+    uintptr_t start = ((uintptr_t)block + HEADER + ALIGNMENT) & ~(uintptr_t)(ALIGNMENT - 1);
     ((unsigned char *)start)[-1] = (unsigned char)(start - (uintptr_t)block);
 #ifdef MADV_HUGEPAGE
     if (huge_pages && size >= HUGE_PAGE_SIZE) {
@@ -1255,21 +1258,100 @@ block_of(void *ptr)
     return (unsigned char *)ptr - ((unsigned char *)ptr)[-1];
 }
 
+static size_t
+size_of(void *block)
+{
+    size_t size;
+    memcpy(&size, block, HEADER);
+    return size;
+}
+
+/* --- freed blocks kept for the next array of the same size -------------------------------
+ *
+ * A gradient makes the same few sizes of temporary over and over, and glibc hands a freed
+ * block of 1 KiB or more back out first in, first out: the next 256x256 matrix lands on
+ * the block freed longest ago, long gone from the cache. The pool keeps the most recently
+ * freed blocks of POOL_MIN bytes or more (up to POOL_SLOTS of them, POOL_BYTES in all) and
+ * gives out the newest one of the exact size asked for, still warm; the oldest go back to
+ * malloc to make room. NumPy calls these functions holding the GIL; the lock is for a
+ * caller that does not. */
+
+#define POOL_SLOTS 32
+#define POOL_MIN ((size_t)16 << 10)
+#define POOL_BYTES ((size_t)64 << 20)
+
+static struct { void *block; size_t size; } pool[POOL_SLOTS];   /* oldest first */
+static int pool_count;
+static size_t pool_bytes;
+static PyThread_type_lock pool_lock;
+
+static void *
+pool_take(size_t size)
+{
+    void *block = NULL;
+    if (size < POOL_MIN || pool_lock == NULL)
+        return NULL;
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK);
+    for (int i = pool_count - 1; i >= 0; i--) {
+        if (pool[i].size == size) {
+            block = pool[i].block;
+            pool_bytes -= size;
+            memmove(&pool[i], &pool[i + 1], (pool_count - i - 1) * sizeof pool[0]);
+            pool_count--;
+            break;
+        }
+    }
+    PyThread_release_lock(pool_lock);
+    return block;
+}
+
+/* Keep `block` (its array `size` bytes), or say no (0); the oldest kept go back to malloc. */
+static int
+pool_keep(void *block, size_t size)
+{
+    if (size < POOL_MIN || size > POOL_BYTES / 4 || pool_lock == NULL)
+        return 0;
+    void *evicted[POOL_SLOTS];
+    int n_evicted = 0;
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK);
+    while (pool_count == POOL_SLOTS || pool_bytes + size > POOL_BYTES) {
+        evicted[n_evicted++] = pool[0].block;
+        pool_bytes -= pool[0].size;
+        memmove(&pool[0], &pool[1], (pool_count - 1) * sizeof pool[0]);
+        pool_count--;
+    }
+    pool[pool_count].block = block;
+    pool[pool_count].size = size;
+    pool_count++;
+    pool_bytes += size;
+    PyThread_release_lock(pool_lock);
+    for (int i = 0; i < n_evicted; i++)
+        free(evicted[i]);
+    return 1;
+}
+
 static void *
 aligned_malloc(void *ctx, size_t size)
 {
-    if (size > SIZE_MAX - ALIGNMENT)
+    if (size > SIZE_MAX - ALIGNMENT - HEADER)
         return NULL;
-    return aligned_in(malloc(size + ALIGNMENT), size);
+    void *block = pool_take(size);
+    return aligned_in(block != NULL ? block : malloc(size + ALIGNMENT + HEADER), size);
 }
 
 static void *
 aligned_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    if (elsize != 0 && nelem > (SIZE_MAX - ALIGNMENT) / elsize)
+    if (elsize != 0 && nelem > (SIZE_MAX - ALIGNMENT - HEADER) / elsize)
         return NULL;
     size_t size = nelem * elsize;
-    return aligned_in(calloc(size + ALIGNMENT, 1), size);   /* calloc: fresh pages stay lazy */
+    void *block = pool_take(size);
+    if (block != NULL) {                        /* a kept block: warm, but not zero */
+        void *start = aligned_in(block, size);
+        memset(start, 0, size);
+        return start;
+    }
+    return aligned_in(calloc(size + ALIGNMENT + HEADER, 1), size);   /* fresh pages stay lazy */
 }
 
 static void *
@@ -1277,24 +1359,28 @@ aligned_realloc(void *ctx, void *ptr, size_t new_size)
 {
     if (ptr == NULL)
         return aligned_malloc(ctx, new_size);
-    if (new_size > SIZE_MAX - ALIGNMENT)
+    if (new_size > SIZE_MAX - ALIGNMENT - HEADER)
         return NULL;
     size_t before = ((unsigned char *)ptr)[-1];
-    unsigned char *block = realloc(block_of(ptr), new_size + ALIGNMENT);
+    size_t kept = size_of(block_of(ptr));
+    unsigned char *block = realloc(block_of(ptr), new_size + ALIGNMENT + HEADER);
     if (block == NULL)
         return NULL;              /* the old block is untouched, as realloc promises */
-    unsigned char *start = (unsigned char *)(((uintptr_t)block + ALIGNMENT)
+    unsigned char *start = (unsigned char *)(((uintptr_t)block + HEADER + ALIGNMENT)
                                              & ~(uintptr_t)(ALIGNMENT - 1));
     if ((size_t)(start - block) != before)   /* the block moved to another offset: follow it */
-        memmove(start, block + before, new_size);
-    return aligned_in(block, new_size);      /* the same address; now its distance byte */
+        memmove(start, block + before, kept < new_size ? kept : new_size);
+    return aligned_in(block, new_size);      /* the same address; now its size and distance */
 }
 
 static void
 aligned_free(void *ctx, void *ptr, size_t size)
 {
-    if (ptr != NULL)
-        free(block_of(ptr));
+    if (ptr == NULL)
+        return;
+    void *block = block_of(ptr);
+    if (!pool_keep(block, size_of(block)))
+        free(block);
 }
 
 static DataHandler aligned_handler = {
@@ -1934,6 +2020,7 @@ PyInit__fast(void)
     str_changes = PyUnicode_InternFromString("changes");
     if (str_anomaly == NULL || str_changes == NULL || intern_names() < 0)
         return NULL;
+    pool_lock = PyThread_allocate_lock();   /* NULL: no pool, arrays still aligned */
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
