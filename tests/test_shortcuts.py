@@ -208,3 +208,40 @@ def test_numpys_own_openblas_is_used_where_numpy_ships_it():
     found = _factor._numpy_lapack()
     assert found is not None and found._lib._name in libs   # NumPy's own file: its thread pool
     assert _factor._answers_right(found)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+def test_the_solve_rule_for_a_diagonal_cotangent_is_one_symmetric_product(backend, dtype, rtol):
+    if backend == "none":
+        pytest.skip("no factors are kept without a LAPACK")
+    a, x = _spd(6, dtype), rng.normal(size=(6, 6)).astype(dtype)
+    inverse = np.linalg.inv(a.astype(np.float64))
+    factors = _factor.factorize(a)
+    for diagonal in (np.full(6, -0.5), np.arange(1.0, 7.0)):     # c·I, then any diagonal
+        g = np.diag(diagonal).astype(dtype)
+        got = factors.solve_outer(g, np.asfortranarray(x))
+        assert got.dtype == dtype and got.shape == (6, 6)
+        assert_allclose(got, -inverse @ g @ x.T, rtol=rtol, atol=rtol)
+    g = np.diag(np.arange(1.0, 7.0)).astype(dtype)
+    assert factors.solve_outer(g + np.tril(np.ones((6, 6), dtype), -1), x) is None   # not diagonal
+    assert factors.solve_outer(g[:, :5], x[:, :5]) is None                            # not square
+    assert _factor.factorize(MATRICES["general"]).solve_outer(np.eye(5), np.eye(5)) is None  # LU
+
+
+def test_trace_and_sum_of_solves_with_one_matrix_share_its_kept_inverse(backend):
+    n = 5
+    m, v = rng.normal(size=(n, n)), rng.normal(size=(n, 3))
+    w = np.arange(1.0, n + 1)
+
+    def loss(a):   # the reverse pass takes the second solve first: A⁻¹'s lower half, then all
+        k = a @ a.T + n * np.eye(n)
+        y = cnp.linalg.solve(k, v)
+        return cnp.sum(y ** 2) + cnp.sum(cnp.diagonal(cnp.linalg.solve(k, m)) * w)
+
+    a = rng.normal(size=(n, n))
+    k = a @ a.T + n * np.eye(n)
+    ki = np.linalg.inv(k)
+    x, y = ki @ m, ki @ v
+    k_bar = -ki @ np.diag(w) @ x.T - ki @ (2 * y) @ y.T         # Ā of each solve, summed
+    assert_allclose(cr.grad(loss)(a), (k_bar + k_bar.T) @ a, rtol=1e-9)
+    cr.check_grads(loss, a, order=2)

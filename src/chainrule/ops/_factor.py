@@ -52,39 +52,44 @@ class ScipyLapack:
 
     name = "scipy"
 
-    def __init__(self, lapack, pools):
-        self._lapack, self._pools = lapack, pools
+    def __init__(self, lapack, blas, pools):
+        self._lapack, self._blas, self._pools = lapack, blas, pools
 
-    def _run(self, name, a, *args, **kwargs):
-        routine = getattr(self._lapack, ("s" if a.dtype == xp.float32 else "d") + name)
+    def _run(self, name, dtype, *args, **kwargs):
+        prefix = "s" if dtype == xp.float32 else "d"
+        routine = getattr(self._lapack, prefix + name, None) or getattr(self._blas, prefix + name)
         if not self._pools:
-            return routine(a, *args, **kwargs)
+            return routine(*args, **kwargs)
         before = [lib.get_num_threads() for lib in self._pools]
         for lib in self._pools:
             lib.set_num_threads(1)
         try:
-            return routine(a, *args, **kwargs)
+            return routine(*args, **kwargs)
         finally:
             for lib, n in zip(self._pools, before):
                 lib.set_num_threads(n)
 
     def potrf(self, a):
-        return self._run("potrf", a, lower=1, clean=0)
+        return self._run("potrf", a.dtype, a, lower=1, clean=0)
 
     def potrs(self, c, b):
-        return self._run("potrs", c, b, lower=1)
+        return self._run("potrs", c.dtype, c, b, lower=1)
 
     def potri(self, c):
-        return self._run("potri", c, lower=1)
+        return self._run("potri", c.dtype, c, lower=1)
 
     def getrf(self, a):
-        return self._run("getrf", a)
+        return self._run("getrf", a.dtype, a)
 
     def getrs(self, lu, piv, b, transposed):
-        return self._run("getrs", lu, piv, b, trans=int(transposed))
+        return self._run("getrs", lu.dtype, lu, piv, b, trans=int(transposed))
 
     def getri(self, lu, piv):
-        return self._run("getri", lu, piv)
+        return self._run("getri", lu.dtype, lu, piv)
+
+    def symm_right(self, alpha, b, c):
+        """α B C for a symmetric C of which only the lower triangle is read (BLAS symm)."""
+        return self._run("symm", c.dtype, alpha, c, b, side=1, lower=1)
 
 
 _I64, _ADDRESS = ctypes.c_int64, ctypes.c_void_p
@@ -108,12 +113,13 @@ class NumpyLapack:
         fn.restype = None
         return fn
 
-    def _call(self, name, a, chars, *args):
-        """``name`` on ``a``'s type: ``chars`` (one-letter options), then ``args``; returns info."""
+    def _call(self, name, a, chars, *args, blas=False):
+        """``name`` on ``a``'s type: ``chars`` (one-letter options), then ``args``; returns
+        LAPACK's info (a BLAS routine, ``blas``, has none: 0)."""
         info = _I64(0)
         fn = self._routine(name, a.dtype)
         fn(*[ctypes.c_char_p(c.encode()) for c in chars], *[_ref(x) for x in args],
-           ctypes.byref(info), *[ctypes.c_size_t(1) for _ in chars])
+           *([] if blas else [ctypes.byref(info)]), *[ctypes.c_size_t(1) for _ in chars])
         return info.value
 
     def potrf(self, a):
@@ -150,6 +156,13 @@ class NumpyLapack:
         work = xp.empty(max(1, 64 * n), dtype=lu.dtype)
         return inverse, self._call("getri", lu, "", n, inverse, n, piv + 1, work, len(work))
 
+    def symm_right(self, alpha, b, c):
+        out = xp.empty(b.shape, dtype=c.dtype, order="F")
+        m, n = b.shape
+        scalars = xp.array([alpha, 0.0], dtype=c.dtype)   # α and β, in c's type
+        self._call("symm", c, "RL", m, n, scalars, c, n, b, m, scalars[1:], out, m, blas=True)
+        return out
+
 
 def _fortran_copy(a):
     """A copy of ``a`` in Fortran order, for LAPACK to overwrite.
@@ -183,7 +196,7 @@ def _numpy_lapack():
         try:
             lib = ctypes.CDLL(path)     # already loaded by NumPy: the same library, the same pool
             names = [f"scipy_{t}{r}_64_" for t in "sd"
-                     for r in ("potrf", "potrs", "potri", "getrf", "getrs", "getri")]
+                     for r in ("potrf", "potrs", "potri", "getrf", "getrs", "getri", "symm")]
             if all(hasattr(lib, name) for name in names):
                 candidate = NumpyLapack(lib)
                 if _answers_right(candidate):
@@ -196,17 +209,18 @@ def _numpy_lapack():
 def _scipy_lapack():
     """SciPy's LAPACK, with the BLAS pools beside NumPy's (SciPy's own) found by threadpoolctl."""
     try:
-        from scipy.linalg import lapack
+        from scipy.linalg import blas, lapack
         from threadpoolctl import ThreadpoolController
-        blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        found = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
     except Exception:   # not installed, or the pools cannot be seen: not used
         return None
-    pools = [lib for lib in blas if "numpy" not in lib.filepath.lower()] if len(blas) > 1 else []
-    return ScipyLapack(lapack, pools)
+    pools = [lib for lib in found if "numpy" not in lib.filepath.lower()] if len(found) > 1 else []
+    return ScipyLapack(lapack, blas, pools)
 
 
 def _answers_right(lapack) -> bool:
-    """Cholesky, LU and their solves and inverses on small matrices, against NumPy."""
+    """Cholesky, LU, their solves and inverses, and a symmetric product on small matrices,
+    against NumPy."""
     spd = xp.array([[4.0, 2.0, 0.5], [2.0, 3.0, 1.0], [0.5, 1.0, 2.0]])
     general = xp.array([[0.0, 2.0, 1.0], [3.0, 1.0, 0.0], [1.0, 0.0, 4.0]])   # needs pivoting
     rhs = xp.array([[1.0, 0.0], [2.0, 1.0], [3.0, -1.0]])
@@ -227,6 +241,9 @@ def _answers_right(lapack) -> bool:
                                                                      b[:, 0]), atol=tolerance)
         inverse, info = lapack.getri(lu, piv)
         ok = ok and info == 0 and xp.allclose(inverse, xp.linalg.inv(m), atol=tolerance)
+        lower = xp.asfortranarray(xp.tril(a))                      # symm reads a's lower half
+        product = lapack.symm_right(2.0, xp.asfortranarray(m), lower)
+        ok = ok and xp.allclose(product, 2 * m @ a, atol=tolerance)
         if not ok:
             return False
     return True
@@ -252,11 +269,12 @@ _kept: dict = {}   # id(matrix) -> (weak reference to it, factors)
 class Factors:
     """One square matrix factorized by ``lapack``: Cholesky (``cho``) or LU (``lu``, ``piv``)."""
 
-    __slots__ = ("lapack", "cho", "lu", "piv", "singular", "_inverse")
+    __slots__ = ("lapack", "cho", "lu", "piv", "singular", "_inverse", "_lower")
 
     def __init__(self, lapack, cho=None, lu=None, piv=None, singular=False):
         self.lapack, self.cho, self.lu, self.piv, self.singular = lapack, cho, lu, piv, singular
-        self._inverse = None
+        self._inverse = None   # A⁻¹, made by the first rule that needs it whole
+        self._lower = None     # A⁻¹'s lower triangle (Cholesky), for a symmetric product
 
     def logabsdet(self):
         """``(sign, log|det A|)`` from the diagonal of the factors."""
@@ -299,15 +317,51 @@ class Factors:
         for n columns takes three times as long as a product. Forward solves stay solves.
         """
         if self._inverse is None:
-            self._inverse = self.inverse()
+            self._inverse = (self.inverse() if self._lower is None
+                             else _mirror_lower(self._lower))   # in place: still its lower triangle
         inverse = self._inverse.T if transposed else self._inverse
         if b.shape[0] == b.shape[1] and _diagonal_only(b):   # a trace's cotangent, say:
             return inverse * xp.diagonal(b)                  # A⁻¹ D scales A⁻¹'s columns
         return xp.matmul(inverse, b)
 
+    def solve_outer(self, g, x):
+        """−A⁻¹ G Xᵀ, the solve rule's Ā (X = A⁻¹B, G its cotangent), for Cholesky factors
+        and a diagonal G (a trace's cotangent, say); None for anything else.
+
+        The rule's primitives take A⁻¹ G (A⁻¹ mirrored whole, its columns scaled), a product
+        with Xᵀ and a negation: three passes over n×n arrays besides the product. Here it is
+        one symmetric product (BLAS symm reads A⁻¹'s lower triangle), the scale and the sign
+        in its α: Āᵀ = −X G A⁻¹.
+        """
+        if self.cho is None:
+            return None
+        n = len(self.cho)
+        if (g.shape != (n, n) or x.shape != (n, n) or g.dtype != self.cho.dtype
+                or x.dtype != self.cho.dtype or not _diagonal_only(g)):
+            return None
+        if self._lower is None and self._inverse is None:
+            self._lower, info = self.lapack.potri(self.cho)
+            _check(info, "inv")
+        scale = xp.diagonal(g)
+        uniform = bool((scale == scale[0]).all())          # c·I: c goes into α
+        columns = x if uniform else x * scale               # X G: X's columns scaled
+        alpha = -scale[0] if uniform else -1.0
+        lower = self._lower if self._inverse is None else self._inverse
+        return self.lapack.symm_right(alpha, xp.asfortranarray(columns), lower).T
+
     def _nonsingular(self):
         if self.singular:  # as NumPy says it
             raise xp.linalg.LinAlgError("Singular matrix")
+
+
+def solve_outer(a, g, x):
+    """The solve rule's Ā = −A⁻¹ G Xᵀ in one product from ``a``'s kept factors, where
+    ``Factors.solve_outer`` can (arrays only: with Tensors the rule's primitives record
+    their graph, to be differentiated again); None otherwise."""
+    if not (isinstance(g, xp.ndarray) and isinstance(x, xp.ndarray)):
+        return None
+    factors = kept(a)
+    return None if factors is None else factors.solve_outer(g, x)
 
 
 def _mirror_lower(c, block=64):

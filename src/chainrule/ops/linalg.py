@@ -390,6 +390,9 @@ def _uncolumns(v, b):
 
 
 def _solve_vjp_a(g, x, a, b, transposed=False, reuse=False):
+    fused = None if transposed else _factor.solve_outer(a, g, x)   # Ā for a trace, say
+    if fused is not None:
+        return fused
     gb = solve(a, _columns(g, b), transposed=not transposed, reuse=True)  # B̄ = A⁻ᵀ X̄
     xc = _columns(x, b)
     return negative(matmul(xc, _T(gb)) if transposed else matmul(gb, _T(xc)))  # Ā = −B̄ Xᵀ
