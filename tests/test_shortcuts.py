@@ -189,6 +189,20 @@ def test_the_trace_loss_gradient_equals_its_closed_form(backend):
     assert_allclose(cr.grad(loss)(a), alpha * kb @ kb.T @ a, rtol=1e-10)
 
 
+def test_a_compiled_trace_loss_gradient_follows_new_inputs(backend):
+    n, alpha, beta = 6, 0.7, 2.0
+
+    def loss(a, b):
+        k = alpha * cnp.matmul(a, cnp.transpose(a)) + np.eye(n) / beta
+        return -0.5 * cnp.trace(cnp.linalg.solve(k, cnp.matmul(b, cnp.transpose(b))))
+
+    compiled = cr.compile(cr.grad(loss))
+    for _ in range(3):                     # recorded on the first call, replayed after
+        a, b = rng.normal(size=(n, n)), rng.normal(size=(n, n))
+        kb = np.linalg.solve(alpha * a @ a.T + np.eye(n) / beta, b)
+        assert_allclose(compiled(a, b), alpha * kb @ kb.T @ a, rtol=1e-10)
+
+
 def test_the_lapack_is_chosen_by_the_environment(monkeypatch):
     for choice in ("none", "numpy", "scipy"):
         monkeypatch.setenv("CHAINRULE_LAPACK", choice)
