@@ -1207,10 +1207,11 @@ mask_positive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * installed by PyDataMem_SetHandler for the current context. Each array keeps the handler
  * that allocated it and is freed by it, so arrays made before or after mix freely.
  *
- * Each block is malloc'd 64 bytes larger; the array starts at the first 64-byte boundary
- * past the block's start and the byte before it holds the distance back (1 to 64). Blocks
- * of 4 MiB and more are advised onto huge pages, as NumPy's own handler does. The structs
- * are NEP 49's (version 1), declared here so that the build needs no NumPy headers.
+ * Each block is malloc'd 72 bytes larger: its first 8 hold the array's size (for the pool
+ * below), the array starts at the first 64-byte boundary past them and the byte before it
+ * holds the distance back to the block (9 to 72). Blocks of 4 MiB and more are advised onto
+ * huge pages, as NumPy's own handler does. The structs are NEP 49's (version 1), declared
+ * here so that the build needs no NumPy headers.
  */
 
 #define ALIGNMENT 64
@@ -1268,9 +1269,9 @@ size_of(void *block)
 
 /* --- freed blocks kept for the next array of the same size -------------------------------
  *
- * A gradient makes the same few sizes of temporary over and over, and glibc hands a freed
- * block of 1 KiB or more back out first in, first out: the next 256x256 matrix lands on
- * the block freed longest ago, long gone from the cache. The pool keeps the most recently
+ * A gradient makes the same few sizes of temporary over and over, and glibc's bins hand
+ * freed blocks of 1 KiB or more back out first in, first out: the next 256x256 matrix lands
+ * on the block freed longest ago, long gone from the cache. The pool keeps the most recently
  * freed blocks of POOL_MIN bytes or more (up to POOL_SLOTS of them, POOL_BYTES in all) and
  * gives out the newest one of the exact size asked for, still warm; the oldest go back to
  * malloc to make room. NumPy calls these functions holding the GIL; the lock is for a
