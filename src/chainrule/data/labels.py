@@ -51,7 +51,11 @@ def _integral(array: np.ndarray, *, caller: str, name: str) -> np.ndarray:
     )
     if not whole:
         raise ValueError(f"{caller}: {name} holds values that are not whole class ids")
-    ids = array.astype(np.int64)
+    return _non_negative(array.astype(np.int64), caller=caller, name=name)
+
+
+def _non_negative(ids: np.ndarray, *, caller: str, name: str) -> np.ndarray:
+    """``ids`` (integers), after checking that none is negative."""
     if ids.size and ids.min() < 0:
         raise ValueError(f"{caller}: {name} holds a negative class id ({ids.min()})")
     return ids
@@ -79,8 +83,8 @@ def one_hot(y: ArrayLike, num_classes: int | None = None, dtype: type = np.float
     ids = np.asarray(y)
     if ids.ndim != 1 or ids.dtype.kind not in "iu":      # rows, floats, bools: checked as ids
         ids = class_ids(ids, caller="one_hot")
-    elif ids.size and ids.min() < 0:                     # integers already: no int64 copy
-        raise ValueError(f"one_hot: y holds a negative class id ({ids.min()})")
+    else:                                                # integers already: no int64 copy
+        ids = _non_negative(ids, caller="one_hot", name="y")
     top = int(ids.max()) if ids.size else -1
     if num_classes is None:
         num_classes = top + 1

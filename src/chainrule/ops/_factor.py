@@ -302,9 +302,7 @@ class Factors:
         """A⁻¹ (for Cholesky: from the lower triangle LAPACK fills, mirrored)."""
         self._nonsingular()
         if self.cho is not None:
-            c, info = self.lapack.potri(self.cho)
-            _check(info, "inv")
-            return _mirror_lower(c)
+            return _mirror_lower(self._lower_inverse())
         inverse, info = self.lapack.getri(self.lu, self.piv)
         _check(info, "inv")
         return inverse
@@ -340,14 +338,19 @@ class Factors:
                 or x.dtype != self.cho.dtype or not _diagonal_only(g)):
             return None
         if self._lower is None and self._inverse is None:
-            self._lower, info = self.lapack.potri(self.cho)
-            _check(info, "inv")
+            self._lower = self._lower_inverse()
         scale = xp.diagonal(g)
         uniform = bool((scale == scale[0]).all())          # c·I: c goes into α
         columns = x if uniform else x * scale               # X G: X's columns scaled
         alpha = -scale[0] if uniform else -1.0
         lower = self._lower if self._inverse is None else self._inverse
         return self.lapack.symm_right(alpha, xp.asfortranarray(columns), lower).T
+
+    def _lower_inverse(self):
+        """A⁻¹ from the Cholesky factor, a new array: LAPACK fills only its lower triangle."""
+        c, info = self.lapack.potri(self.cho)
+        _check(info, "inv")
+        return c
 
     def _nonsingular(self):
         if self.singular:  # as NumPy says it
